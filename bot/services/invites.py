@@ -1,0 +1,248 @@
+"""Invite codes: make, list, revoke and redeem them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+from bot.errors import (
+    BadRole,
+    InviteExpired,
+    InviteRevoked,
+    InviteUnknown,
+    InviteUsedUp,
+    TooManyAttempts,
+)
+from bot.services.audit import record
+
+ROLES = ("contact", "head", "office", "leader", "admin")
+UNIT_ROLES = ("contact", "head")
+GROUP_ROLES = ("office", "leader")
+DEFAULT_EXPIRY = timedelta(days=7)
+# Wrong codes one account may try per hour before it is slowed down.
+FAILED_PER_HOUR = 5
+
+
+def hash_code(code: str) -> str:
+    """Return the stored form of a code."""
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+def new_code() -> str:
+    """Return a random code of 128 bits, safe in a deep link."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class NewInvite:
+    """A freshly made invite; the code is shown once and never stored."""
+
+    code: str
+    invite: m.Invite
+    unit_name: str | None
+
+
+async def create_invite(
+    session: AsyncSession,
+    campaign: m.Campaign,
+    role: str,
+    unit: m.Unit | None,
+    *,
+    now: datetime,
+    actor: str,
+    uses: int = 1,
+    expires_in: timedelta | None = DEFAULT_EXPIRY,
+) -> NewInvite:
+    """Make an invite for a role (and unit)."""
+    if role not in ROLES:
+        raise BadRole(f"unknown role {role!r}", detail=role)
+    if role in UNIT_ROLES and unit is None:
+        raise BadRole(f"role {role} needs a unit", detail=role)
+    if role not in UNIT_ROLES and unit is not None:
+        raise BadRole(f"role {role} takes no unit", detail=role)
+    if uses < 1:
+        raise BadRole("uses must be at least 1", detail=str(uses))
+    code = new_code()
+    invite = m.Invite(
+        campaign_id=campaign.id,
+        code_hash=hash_code(code),
+        hint=code[:6],
+        role=role,
+        unit_id=unit.id if unit else None,
+        max_uses=uses,
+        used=0,
+        expires_at=now + expires_in if expires_in else None,
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(invite)
+    await session.flush()
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="invite.create",
+        campaign_id=campaign.id,
+        object_type="invite",
+        object_id=invite.id,
+        details={"role": role, "unit": unit.key if unit else None, "uses": uses},
+    )
+    return NewInvite(code, invite, unit.name if unit else None)
+
+
+async def list_invites(
+    session: AsyncSession, campaign: m.Campaign
+) -> list[tuple[m.Invite, str | None]]:
+    """Return every invite of a campaign with its unit's name."""
+    rows = await session.execute(
+        select(m.Invite, m.Unit.name)
+        .outerjoin(m.Unit, m.Unit.id == m.Invite.unit_id)
+        .where(m.Invite.campaign_id == campaign.id)
+        .order_by(m.Invite.created_at)
+    )
+    return [(invite, name) for invite, name in rows]
+
+
+async def revoke_invite(
+    session: AsyncSession, code_or_hint: str, *, now: datetime, actor: str
+) -> m.Invite:
+    """Withdraw an invite given its code (or the hint `invite --list` shows)."""
+    invite = await session.scalar(
+        select(m.Invite).where(m.Invite.code_hash == hash_code(code_or_hint))
+    )
+    if invite is None and len(code_or_hint) >= 4:
+        matches = list(
+            await session.scalars(
+                select(m.Invite).where(m.Invite.hint == code_or_hint[:6]).limit(2)
+            )
+        )
+        invite = matches[0] if len(matches) == 1 else None
+    if invite is None:
+        raise InviteUnknown(code_or_hint)
+    if invite.revoked_at is None:
+        invite.revoked_at = now
+        record(
+            session,
+            at=now,
+            actor=actor,
+            action="invite.revoke",
+            campaign_id=invite.campaign_id,
+            object_type="invite",
+            object_id=invite.id,
+        )
+    return invite
+
+
+def invite_state(invite: m.Invite, now: datetime) -> str:
+    """Return active, used, expired or revoked."""
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.used >= invite.max_uses:
+        return "used"
+    if invite.expires_at is not None and invite.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+@dataclass
+class Redemption:
+    """The role a redeemed invite granted."""
+
+    campaign: m.Campaign
+    role: m.Role
+    unit_name: str | None
+    already: bool
+
+
+async def redeem(
+    session: AsyncSession, person: m.Person, code: str, *, now: datetime
+) -> Redemption:
+    """Bind a person (or group) to the invite's role; refuse bad codes distinctly."""
+    actor = f"person:{person.id}"
+    failures = await session.scalar(
+        select(func.count())
+        .select_from(m.AuditLog)
+        .where(
+            m.AuditLog.actor == actor,
+            m.AuditLog.action == "invite.failed",
+            m.AuditLog.at > now - timedelta(hours=1),
+        )
+    )
+    if (failures or 0) >= FAILED_PER_HOUR:
+        raise TooManyAttempts()
+    invite = await session.scalar(select(m.Invite).where(m.Invite.code_hash == hash_code(code)))
+    state = "unknown" if invite is None else invite_state(invite, now)
+    if invite is None or state != "active":
+        record(
+            session,
+            at=now,
+            actor=actor,
+            action="invite.failed",
+            object_type="invite",
+            object_id=invite.id if invite else None,
+            details={"reason": state},
+        )
+        error = {
+            "unknown": InviteUnknown,
+            "used": InviteUsedUp,
+            "expired": InviteExpired,
+            "revoked": InviteRevoked,
+        }[state]
+        raise error()
+    if person.is_group and invite.role not in GROUP_ROLES:
+        raise BadRole("group", detail=invite.role)
+    campaign = await session.get_one(m.Campaign, invite.campaign_id)
+    unit_name = None
+    if invite.unit_id is not None:
+        unit_name = (await session.get_one(m.Unit, invite.unit_id)).name
+    existing = await session.scalar(
+        select(m.Role).where(
+            m.Role.person_id == person.id,
+            m.Role.campaign_id == invite.campaign_id,
+            m.Role.role == invite.role,
+            m.Role.unit_id.is_(None)
+            if invite.unit_id is None
+            else m.Role.unit_id == invite.unit_id,
+            m.Role.revoked_at.is_(None),
+        )
+    )
+    if existing is not None:
+        # Holding the role already does not use the invite up.
+        return Redemption(campaign, existing, unit_name, already=True)
+    invite.used += 1
+    role = m.Role(
+        person_id=person.id,
+        campaign_id=invite.campaign_id,
+        role=invite.role,
+        unit_id=invite.unit_id,
+        invite_id=invite.id,
+        created_at=now,
+    )
+    session.add(role)
+    person.current_campaign_id = invite.campaign_id
+    await session.flush()
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="invite.redeem",
+        campaign_id=invite.campaign_id,
+        object_type="role",
+        object_id=role.id,
+        details={"role": invite.role, "unit_id": invite.unit_id, "invite_id": invite.id},
+    )
+    return Redemption(campaign, role, unit_name, already=False)
+
+
+async def has_admin(session: AsyncSession) -> bool:
+    """Return whether anyone holds the admin role."""
+    found = await session.scalar(
+        select(m.Role.id).where(m.Role.role == "admin", m.Role.revoked_at.is_(None)).limit(1)
+    )
+    return found is not None

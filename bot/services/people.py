@@ -1,0 +1,57 @@
+"""People: the Telegram accounts and groups duban knows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+
+
+async def touch_person(
+    session: AsyncSession,
+    telegram_id: int,
+    *,
+    now: datetime,
+    name: str = "",
+    username: str | None = None,
+    is_group: bool = False,
+) -> m.Person:
+    """Return the person for a Telegram id, creating it; a person who writes is reachable."""
+    person = await session.scalar(select(m.Person).where(m.Person.telegram_id == telegram_id))
+    if person is None:
+        person = m.Person(
+            telegram_id=telegram_id,
+            is_group=is_group,
+            name=name,
+            username=username,
+            reachable=True,
+            created_at=now,
+        )
+        session.add(person)
+        await session.flush()
+        return person
+    if name and person.name != name:
+        person.name = name
+    if username != person.username:
+        person.username = username
+    if not person.reachable:
+        person.reachable = True
+        person.unreachable_since = None
+    return person
+
+
+async def active_roles(
+    session: AsyncSession, person: m.Person
+) -> list[tuple[m.Role, m.Campaign, str | None]]:
+    """Return the person's live roles with their campaign and unit name."""
+    rows = await session.execute(
+        select(m.Role, m.Campaign, m.Unit.name)
+        .join(m.Campaign, m.Campaign.id == m.Role.campaign_id)
+        .outerjoin(m.Unit, m.Unit.id == m.Role.unit_id)
+        .where(m.Role.person_id == person.id, m.Role.revoked_at.is_(None))
+        .order_by(m.Role.created_at)
+    )
+    return [(role, campaign, unit) for role, campaign, unit in rows]

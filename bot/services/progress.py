@@ -1,0 +1,215 @@
+"""Progress figures: per phase and task, and per unit, straight from the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+
+DONE = ("submitted", "accepted")
+OPEN = ("pending", "returned")
+
+
+@dataclass
+class TaskProgress:
+    """How far the units are with one task."""
+
+    id: int
+    key: str
+    title: str
+    due_at: datetime
+    total: int = 0
+    submitted: int = 0
+    accepted: int = 0
+    overdue: int = 0
+
+
+@dataclass
+class PhaseProgress:
+    """One phase and its tasks."""
+
+    key: str
+    name: str
+    start: date
+    end: date
+    tasks: list[TaskProgress] = field(default_factory=list)
+
+
+@dataclass
+class CampaignProgress:
+    """Every phase of a campaign with its figures at one moment."""
+
+    key: str
+    title: str
+    timezone: str
+    now: datetime
+    phases: list[PhaseProgress]
+
+    @property
+    def tasks(self) -> list[TaskProgress]:
+        """Return every task in order."""
+        return [task for phase in self.phases for task in phase.tasks]
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """Return (total, submitted, accepted, overdue) over all tasks."""
+        tasks = self.tasks
+        return (
+            sum(t.total for t in tasks),
+            sum(t.submitted for t in tasks),
+            sum(t.accepted for t in tasks),
+            sum(t.overdue for t in tasks),
+        )
+
+
+async def campaign_progress(
+    session: AsyncSession,
+    campaign: m.Campaign,
+    now: datetime,
+    *,
+    unit_ids: list[int] | None = None,
+    task_ids: list[int] | None = None,
+) -> CampaignProgress:
+    """Count done, accepted and overdue assignments per task (one grouped query)."""
+    a = m.Assignment
+    conditions = [a.campaign_id == campaign.id, a.archived_at.is_(None)]
+    if unit_ids is not None:
+        conditions.append(a.unit_id.in_(unit_ids))
+    if task_ids is not None:
+        conditions.append(a.task_id.in_(task_ids))
+    counts = await session.execute(
+        select(
+            a.task_id,
+            func.count(),
+            func.sum(case((a.status.in_(DONE), 1), else_=0)),
+            func.sum(case((a.status == "accepted", 1), else_=0)),
+            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
+        )
+        .where(*conditions)
+        .group_by(a.task_id)
+    )
+    figures = {row[0]: row[1:] for row in counts}
+    phases = list(
+        await session.scalars(
+            select(m.Phase)
+            .where(m.Phase.campaign_id == campaign.id, m.Phase.archived_at.is_(None))
+            .order_by(m.Phase.position)
+        )
+    )
+    task_query = select(m.Task).where(
+        m.Task.campaign_id == campaign.id, m.Task.archived_at.is_(None)
+    )
+    if task_ids is not None:
+        task_query = task_query.where(m.Task.id.in_(task_ids))
+    tasks = list(await session.scalars(task_query.order_by(m.Task.position)))
+    by_phase: dict[int, PhaseProgress] = {}
+    out = []
+    for phase in phases:
+        progress = PhaseProgress(phase.key, phase.name, phase.start_date, phase.end_date)
+        by_phase[phase.id] = progress
+        out.append(progress)
+    for task in tasks:
+        total, submitted, accepted, overdue = figures.get(task.id, (0, 0, 0, 0))
+        if unit_ids is not None and total == 0:
+            continue
+        by_phase[task.phase_id].tasks.append(
+            TaskProgress(
+                task.id,
+                task.key,
+                task.title,
+                task.due_at,
+                int(total),
+                int(submitted or 0),
+                int(accepted or 0),
+                int(overdue or 0),
+            )
+        )
+    return CampaignProgress(campaign.key, campaign.title, campaign.timezone, now, out)
+
+
+@dataclass
+class AssignmentView:
+    """One unit's standing on one task."""
+
+    id: int
+    unit_key: str
+    unit_name: str
+    task_key: str
+    task_title: str
+    phase_name: str
+    status: str
+    due_at: datetime
+    overdue: bool
+    last_submitted_at: datetime | None
+    submitter: str | None
+    late: bool | None
+    review: str | None
+    review_reason: str | None
+
+
+async def assignment_views(
+    session: AsyncSession,
+    campaign: m.Campaign,
+    now: datetime,
+    *,
+    unit_ids: list[int] | None = None,
+    task_ids: list[int] | None = None,
+) -> list[AssignmentView]:
+    """Return every live assignment with its latest submission and review."""
+    a, u, t, p = m.Assignment, m.Unit, m.Task, m.Phase
+    latest = (
+        select(m.Submission.assignment_id, func.max(m.Submission.version).label("version"))
+        .group_by(m.Submission.assignment_id)
+        .subquery()
+    )
+    s = m.Submission
+    query = (
+        select(a, u.key, u.name, t.key, t.title, p.name, s, m.Person.name)
+        .join(u, u.id == a.unit_id)
+        .join(t, t.id == a.task_id)
+        .join(p, p.id == t.phase_id)
+        .outerjoin(latest, latest.c.assignment_id == a.id)
+        .outerjoin(s, and_(s.assignment_id == a.id, s.version == latest.c.version))
+        .outerjoin(m.Person, m.Person.id == s.person_id)
+        .where(a.campaign_id == campaign.id, a.archived_at.is_(None))
+        .order_by(t.position, u.position)
+    )
+    if unit_ids is not None:
+        query = query.where(a.unit_id.in_(unit_ids))
+    if task_ids is not None:
+        query = query.where(a.task_id.in_(task_ids))
+    rows = list(await session.execute(query))
+    submission_ids = [row[6].id for row in rows if row[6] is not None]
+    reviews: dict[int, m.Review] = {}
+    if submission_ids:
+        for review in await session.scalars(
+            select(m.Review)
+            .where(m.Review.submission_id.in_(submission_ids))
+            .order_by(m.Review.created_at)
+        ):
+            reviews[review.submission_id] = review
+    out = []
+    for assignment, unit_key, unit_name, task_key, task_title, phase_name, sub, who in rows:
+        review = reviews.get(sub.id) if sub is not None else None
+        out.append(
+            AssignmentView(
+                id=assignment.id,
+                unit_key=unit_key,
+                unit_name=unit_name,
+                task_key=task_key,
+                task_title=task_title,
+                phase_name=phase_name,
+                status=assignment.status,
+                due_at=assignment.due_at,
+                overdue=assignment.status in OPEN and assignment.due_at < now,
+                last_submitted_at=sub.submitted_at if sub is not None else None,
+                submitter=who,
+                late=sub.late if sub is not None else None,
+                review=review.decision if review is not None else None,
+                review_reason=review.reason if review is not None else None,
+            )
+        )
+    return out
