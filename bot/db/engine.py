@@ -79,7 +79,8 @@ class Database:
                 try:
                     yield session
                 finally:
-                    await session.rollback()
+                    # Detach (not expire) what was read so callers may use it afterwards.
+                    session.expunge_all()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -54,7 +54,7 @@ class _Escaping(string.Formatter):
         self.escape = escape
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        text = super().format_field(value, format_spec)
+        text: str = super().format_field(value, format_spec)
         if self.escape and not isinstance(value, Markup):
             return html.escape(text, quote=False)
         return text
@@ -76,10 +76,9 @@ def plain(key: str, lang: str | None = None, /, **params: Any) -> str:
 
 def _lookup(key: str, lang: str | None) -> str:
     messages = catalog(normalize_language(lang))
-    if key in messages:
-        return messages[key]
     # A key missing in one language falls back to the default, never to the raw key.
-    return catalog(DEFAULT_LANGUAGE)[key]
+    text: str = messages[key] if key in messages else catalog(DEFAULT_LANGUAGE)[key]
+    return text
 
 
 _ZH_WEEKDAYS = "一二三四五六日"

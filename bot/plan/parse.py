@@ -127,7 +127,7 @@ class _Checker:
                 "at most 64 characters)",
             )
             return None
-        return value
+        return value if isinstance(value, str) else None
 
     def strings(self, data: dict[str, Any], path: KeyPath, key: str) -> list[str]:
         value = self.get(data, path, key, list, "a list of strings", [])
@@ -272,7 +272,8 @@ def _due_moment(
             if zone is None:
                 return None
             value = value.replace(tzinfo=zone)
-        return value.astimezone(UTC)
+        moment: datetime = value.astimezone(UTC)
+        return moment
     if isinstance(value, date):
         if zone is None:
             return None
@@ -438,11 +439,11 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
             tt = c.table(raw_task, tp, TASK_KEYS)
             t_key, t_title = c.ident(tt, tp), c.text(tt, tp, "title")
             task_paths.append(((*tp, "key"), t_key))
-            due = (
-                _due_moment(c, tt["due"], (*tp, "due"), zone, due_time)
-                if "due" in tt
-                else c.error((*tp, "due"), "missing key")
-            )
+            due = None
+            if "due" in tt:
+                due = _due_moment(c, tt["due"], (*tp, "due"), zone, due_time)
+            else:
+                c.error((*tp, "due"), "missing key")
             evidence = c.text(tt, tp, "evidence", "any")
             if isinstance(evidence, str) and evidence not in EVIDENCE_KINDS:
                 c.error(

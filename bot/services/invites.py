@@ -61,13 +61,13 @@ async def create_invite(
 ) -> NewInvite:
     """Make an invite for a role (and unit)."""
     if role not in ROLES:
-        raise BadRole(f"unknown role {role!r}", detail=role)
+        raise BadRole(f"unknown role {role!r}")
     if role in UNIT_ROLES and unit is None:
-        raise BadRole(f"role {role} needs a unit", detail=role)
+        raise BadRole(f"role {role} needs a unit")
     if role not in UNIT_ROLES and unit is not None:
-        raise BadRole(f"role {role} takes no unit", detail=role)
+        raise BadRole(f"role {role} takes no unit")
     if uses < 1:
-        raise BadRole("uses must be at least 1", detail=str(uses))
+        raise BadRole("uses must be at least 1")
     code = new_code()
     invite = m.Invite(
         campaign_id=campaign.id,
@@ -196,7 +196,7 @@ async def redeem(
         }[state]
         raise error()
     if person.is_group and invite.role not in GROUP_ROLES:
-        raise BadRole("group", detail=invite.role)
+        raise BadRole(f"a group cannot hold the role {invite.role}")
     campaign = await session.get_one(m.Campaign, invite.campaign_id)
     unit_name = None
     if invite.unit_id is not None:

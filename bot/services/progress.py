@@ -185,15 +185,15 @@ async def assignment_views(
     submission_ids = [row[6].id for row in rows if row[6] is not None]
     reviews: dict[int, m.Review] = {}
     if submission_ids:
-        for review in await session.scalars(
+        for found in await session.scalars(
             select(m.Review)
             .where(m.Review.submission_id.in_(submission_ids))
             .order_by(m.Review.created_at)
         ):
-            reviews[review.submission_id] = review
+            reviews[found.submission_id] = found
     out = []
     for assignment, unit_key, unit_name, task_key, task_title, phase_name, sub, who in rows:
-        review = reviews.get(sub.id) if sub is not None else None
+        review: m.Review | None = reviews.get(sub.id) if sub is not None else None
         out.append(
             AssignmentView(
                 id=assignment.id,

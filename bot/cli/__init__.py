@@ -1,0 +1,1 @@
+"""The `duban` command line: parse arguments, call a service, print."""

@@ -1,0 +1,342 @@
+"""The `duban` subcommands: thin wrappers from arguments to services to output."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from bot.cli.table import render_table
+from bot.config import Config, ConfigError, load_config
+from bot.db import models as m
+from bot.db.engine import Database
+from bot.db.migrate import upgrade
+from bot.domain.deadlines import days_left, days_overdue
+from bot.domain.timespec import TimespecError, parse_duration
+from bot.i18n import format_moment, plain, progress_bar
+from bot.plan import load_plan
+from bot.plan.summary import summarize
+from bot.services import invites as invite_service
+from bot.services.campaigns import pick_campaign
+from bot.services.export import build_export, write_csv, write_xlsx
+from bot.services.lookup import find_task, find_unit
+from bot.services.plan_load import load_plan_into
+from bot.services.progress import assignment_views, campaign_progress
+
+BOT_USERNAME_SETTING = "bot_username"
+
+
+def now() -> datetime:
+    """Return the current moment (the CLI is the one place that reads the clock)."""
+    return datetime.now(UTC)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+async def _open_db(config: Config) -> Database:
+    """Open the configured database, migrated to the newest schema."""
+    db = Database(config.database.url)
+    await upgrade(db)
+    return db
+
+
+def out(text: str = "") -> None:
+    """Print a line of output."""
+    print(text)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the bot until it is stopped."""
+    from bot.app import run_bot
+
+    config = _config(args)
+    config.require_token()
+    return await run_bot(config, plan_path=args.plan)
+
+
+async def plan_check(args: argparse.Namespace) -> int:
+    """Validate a plan file and print its summary."""
+    config = _config(args)
+    lang = config.ui.default_language
+    plan = load_plan(args.plan)
+    for line in summarize(plan, lang):
+        out(line)
+    return 0
+
+
+async def plan_load(args: argparse.Namespace) -> int:
+    """Create or update the campaign from a plan file."""
+    config = _config(args)
+    lang = config.ui.default_language
+    plan = load_plan(args.plan)
+    for warning in plan.warnings:
+        print(plain("plan.warning", lang, text=warning), file=sys.stderr)
+    db = await _open_db(config)
+    try:
+        report = await load_plan_into(
+            db, plan, now=now(), actor="cli", plan_text=Path(args.plan).read_text(encoding="utf-8")
+        )
+    finally:
+        await db.dispose()
+    if not report.changed:
+        out(plain("plan.unchanged", lang, key=plan.key))
+        return 0
+    parts = []
+    for label, counts in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("archived", report.archived),
+        ("restored", report.restored),
+    ):
+        changed = {k: v for k, v in counts.items() if v}
+        if changed:
+            parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+    if report.rescheduled:
+        parts.append(f"rescheduled assignments {report.rescheduled}")
+    out(plain("plan.loaded", lang, key=plan.key, summary="; ".join(parts)))
+    return 0
+
+
+async def invite(args: argparse.Namespace) -> int:
+    """Make, list or revoke invite codes."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    moment = now()
+    try:
+        if args.revoke:
+            async with db.write() as session:
+                revoked = await invite_service.revoke_invite(
+                    session, args.revoke, now=moment, actor="cli"
+                )
+            out(plain("cli.invite_revoked", lang, hint=revoked.hint))
+            return 0
+        if args.list:
+            async with db.read() as session:
+                campaign = await pick_campaign(session, args.campaign)
+                rows = await invite_service.list_invites(session, campaign)
+                table = [
+                    [
+                        inv.hint + "…",
+                        plain(f"role.{inv.role}", lang),
+                        unit or "",
+                        f"{inv.used}/{inv.max_uses}",
+                        format_moment(inv.expires_at, campaign.timezone, lang, with_year=True)
+                        if inv.expires_at
+                        else "—",
+                        invite_service.invite_state(inv, moment),
+                    ]
+                    for inv, unit in rows
+                ]
+            out(render_table(["code", "role", "unit", "used", "expires", "state"], table, {3}))
+            return 0
+        if not args.role:
+            raise ConfigError("invite: name a role (contact, head, office, leader, admin)")
+        try:
+            expires = parse_duration(args.expires)
+        except TimespecError as exc:
+            raise ConfigError(f"--expires: {exc}") from None
+        async with db.write() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            unit = await find_unit(session, campaign.id, args.unit) if args.unit else None
+            made = await invite_service.create_invite(
+                session,
+                campaign,
+                args.role,
+                unit,
+                now=moment,
+                actor="cli",
+                uses=args.uses,
+                expires_in=expires.to_timedelta(),
+            )
+            username = await session.scalar(
+                select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
+            )
+            expires_at = made.invite.expires_at
+            assert expires_at is not None
+            out(plain("cli.invite_code", lang, code=made.code))
+            if username:
+                link = f"https://t.me/{username}?start={made.code}"
+                out(plain("cli.invite_link", lang, link=link))
+            else:
+                out(plain("cli.invite_send", lang, code=made.code))
+            out(
+                plain(
+                    "cli.invite_for",
+                    lang,
+                    role=plain(f"role.{args.role}", lang),
+                    unit=f" · {made.unit_name}" if made.unit_name else "",
+                    uses=args.uses,
+                    expires=format_moment(expires_at, campaign.timezone, lang, with_year=True),
+                )
+            )
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def status(args: argparse.Namespace) -> int:
+    """Print the progress table."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    moment = now()
+    try:
+        async with db.read() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            unit_ids = task_ids = None
+            if args.unit:
+                unit_ids = [(await find_unit(session, campaign.id, args.unit)).id]
+            if args.task:
+                task_ids = [(await find_task(session, campaign.id, args.task)).id]
+            progress = await campaign_progress(
+                session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids
+            )
+            views = (
+                await assignment_views(
+                    session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids
+                )
+                if unit_ids or task_ids
+                else []
+            )
+    finally:
+        await db.dispose()
+    tz = campaign.timezone
+    out(progress.title)
+    out(plain("status.as_of", lang, moment=format_moment(moment, tz, lang, with_year=True)))
+    out()
+
+    def col(name: str) -> str:
+        return plain(f"status.{name}", lang)
+
+    header = [
+        col(n)
+        for n in (
+            "col_phase",
+            "col_task",
+            "col_due",
+            "col_submitted",
+            "col_accepted",
+            "col_overdue",
+            "col_progress",
+        )
+    ]
+    rows = []
+    for phase in progress.phases:
+        if not phase.tasks:
+            if not (unit_ids or task_ids):
+                rows.append([phase.name, "—", "", "", "", "", plain("status.no_tasks", lang)])
+            continue
+        for i, task in enumerate(phase.tasks):
+            rows.append(
+                [
+                    phase.name if i == 0 else "",
+                    task.title,
+                    format_moment(task.due_at, tz, lang),
+                    f"{task.submitted}/{task.total}",
+                    str(task.accepted),
+                    str(task.overdue),
+                    progress_bar(task.submitted, task.total),
+                ]
+            )
+    out(render_table(header, rows, {3, 4, 5}))
+    total, submitted, accepted, overdue = progress.totals()
+    out()
+    out(
+        plain(
+            "status.total",
+            lang,
+            total=total,
+            submitted=submitted,
+            accepted=accepted,
+            overdue=overdue,
+        )
+    )
+    if views:
+        out()
+        detail = [
+            [
+                v.unit_name,
+                v.task_title,
+                plain("state.overdue" if v.overdue else f"state.{v.status}", lang),
+                format_moment(v.due_at, tz, lang),
+                _days(v.due_at, moment, v.overdue, lang)
+                if v.status in ("pending", "returned")
+                else "",
+            ]
+            for v in views
+        ]
+        header = [col(n) for n in ("col_unit", "col_task", "col_status", "col_due", "col_days")]
+        out(render_table(header, detail, set()))
+    return 0
+
+
+def _days(due: datetime, moment: datetime, overdue: bool, lang: str) -> str:
+    if overdue:
+        return plain("status.days_overdue", lang, days=days_overdue(due, moment))
+    days = days_left(due, moment)
+    return (
+        plain("status.due_today", lang) if days == 0 else plain("status.days_left", lang, days=days)
+    )
+
+
+async def export(args: argparse.Namespace) -> int:
+    """Write every assignment to an XLSX or CSV file."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    try:
+        async with db.read() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            table = await build_export(session, campaign, now(), lang)
+    finally:
+        await db.dispose()
+    path = Path(args.output or f"{campaign.key}.{args.format}")
+    if args.format == "csv":
+        write_csv(table, path)
+    else:
+        write_xlsx(table, path, campaign.title)
+    out(plain("cli.exported", lang, count=len(table.rows), file=str(path)))
+    return 0
+
+
+async def db_upgrade(args: argparse.Namespace) -> int:
+    """Apply the database migrations."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = Database(config.database.url)
+    try:
+        before, after = await upgrade(db)
+    finally:
+        await db.dispose()
+    key = "cli.up_to_date" if before == after else "cli.migrated"
+    out(plain(key, lang, revision=after or "-"))
+    return 0
+
+
+async def db_backup(args: argparse.Namespace) -> int:
+    """Copy a SQLite database consistently, even while the bot writes to it."""
+    config = _config(args)
+    url = make_url(config.database.url)
+    if url.get_backend_name() != "sqlite":
+        raise ConfigError(
+            "db backup: only for SQLite; back up PostgreSQL with pg_dump (see docs/deploy.md)"
+        )
+    source = url.database or ""
+    if not source or source == ":memory:" or not Path(source).exists():
+        raise ConfigError(f"db backup: database file not found: {source or '(none)'}")
+    target = Path(args.output)
+    if target.exists():
+        raise ConfigError(f"db backup: {target} exists; choose a new file")
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        # The online backup API copies a consistent snapshot while writers go on.
+        src.backup(dst)
+    out(str(target))
+    return 0

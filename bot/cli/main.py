@@ -1,0 +1,127 @@
+"""Entry point of the `duban` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from bot.cli import commands
+from bot.config import ConfigError
+from bot.errors import DubanError
+from bot.i18n import plain
+from bot.plan import PlanInvalid
+
+log = logging.getLogger("duban")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default ./config.toml)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    campaign = argparse.ArgumentParser(add_help=False)
+    campaign.add_argument("--campaign", metavar="KEY", help="campaign key (if there are several)")
+
+    parser = argparse.ArgumentParser(
+        prog="duban", description="督办 duban: run a phased work plan across many units."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the bot")
+    run.add_argument("--plan", metavar="PLAN", help="load or update this plan first")
+    run.set_defaults(func=commands.run)
+
+    plan = sub.add_parser("plan", help="check or load a plan file")
+    plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
+    check = plan_sub.add_parser("check", parents=[common], help="validate a plan file")
+    check.add_argument("plan", metavar="PLAN")
+    check.set_defaults(func=commands.plan_check)
+    load = plan_sub.add_parser("load", parents=[common], help="create or update the campaign")
+    load.add_argument("plan", metavar="PLAN")
+    load.set_defaults(func=commands.plan_load)
+
+    invite = sub.add_parser(
+        "invite", parents=[common, campaign], help="make or manage invite codes"
+    )
+    invite.add_argument("role", nargs="?", help="contact, head, office, leader or admin")
+    invite.add_argument("unit", nargs="?", help="the unit (for contact and head)")
+    invite.add_argument("--uses", type=int, default=1, help="how many people may use it")
+    invite.add_argument("--expires", default="7d", help="validity, e.g. 7d (default), 12h")
+    invite.add_argument("--revoke", metavar="CODE", help="withdraw a code")
+    invite.add_argument("--list", action="store_true", help="list the campaign's invites")
+    invite.set_defaults(func=commands.invite)
+
+    status = sub.add_parser("status", parents=[common, campaign], help="progress table")
+    status.add_argument("--unit", metavar="NAME", help="one unit's tasks")
+    status.add_argument("--task", metavar="NAME", help="one task's units")
+    status.set_defaults(func=commands.status)
+
+    export = sub.add_parser("export", parents=[common, campaign], help="every assignment")
+    export.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    export.add_argument("-o", "--output", metavar="FILE", help="output file")
+    export.set_defaults(func=commands.export)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
+    upgrade.set_defaults(func=commands.db_upgrade)
+    backup = db_sub.add_parser("backup", parents=[common], help="copy a SQLite database safely")
+    backup.add_argument("-o", "--output", metavar="FILE", required=True)
+    backup.set_defaults(func=commands.db_backup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `duban` command; return its exit code."""
+    args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        # httpx logs every request URL, and the URL holds the bot token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.func
+    try:
+        return asyncio.run(func(args))
+    except PlanInvalid as exc:
+        print(plain("plan.errors", None, count=len(exc.errors)), file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    except (ConfigError, DubanError) as exc:
+        message = str(exc) if isinstance(exc, ConfigError) else _render(exc)
+        print(f"duban: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(
+            f"duban: {type(exc).__name__}: {_one_line(exc)} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _render(error: DubanError) -> str:
+    try:
+        return plain(error.key, None, detail=error.detail, **error.params)
+    except KeyError:
+        return error.detail or error.key
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""/start (with or without an invite code) and /help."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import CommandHandler
+
+from bot.db import models as m
+from bot.errors import BadRole, DubanError
+from bot.i18n import t
+from bot.services.invites import redeem
+from bot.services.people import active_roles, touch_person
+from handlers.common import Context, is_group, language, reply, runtime
+
+
+async def start(update: Update, context: Context) -> None:
+    """Redeem an invite code, or greet: strangers learn how to get invited, nothing else."""
+    rt = runtime(context)
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    code = context.args[0] if context.args else None
+    group = is_group(update)
+    if group and not code:
+        return  # in groups the bot stays silent unless registered (SPEC §4.5)
+    now = rt.clock()
+    text: str
+    async with rt.db.write() as session:
+        person = await touch_person(
+            session,
+            chat.id if group else user.id,
+            now=now,
+            name=(chat.title or "") if group else user.full_name,
+            username=None if group else user.username,
+            is_group=group,
+        )
+        lang = language(rt, person)
+        if code:
+            try:
+                result = await redeem(session, person, code, now=now)
+            except BadRole:
+                text = t("invite.group_role", lang)
+            except DubanError as exc:
+                text = t(exc.key, lang)
+            else:
+                role = t(f"role.{result.role.role}", lang)
+                if result.already:
+                    text = t("start.already", lang, role=role)
+                elif group:
+                    text = t(
+                        "start.group_redeemed", lang, campaign=result.campaign.title, role=role
+                    )
+                elif result.unit_name:
+                    text = t(
+                        "start.redeemed_unit",
+                        lang,
+                        campaign=result.campaign.title,
+                        unit=result.unit_name,
+                        role=role,
+                    )
+                else:
+                    text = t("start.redeemed", lang, campaign=result.campaign.title, role=role)
+        else:
+            roles = await active_roles(session, person)
+            if not roles:
+                text = t("start.stranger", lang)
+            else:
+                described = t("start.role_separator", lang).join(
+                    t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
+                    if unit
+                    else t(f"role.{role.role}", lang)
+                    for role, _, unit in roles
+                )
+                text = t(
+                    "start.welcome_back",
+                    lang,
+                    name=user.full_name,
+                    campaign=roles[-1][1].title,
+                    roles=described,
+                )
+    await reply(update, text)
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """Tell the person what they may do."""
+    rt = runtime(context)
+    if is_group(update):
+        return
+    user = update.effective_user
+    if user is None:
+        return
+    async with rt.db.read() as session:
+        person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
+        roles = await active_roles(session, person) if person else []
+    lang = language(rt, person)
+    if not roles:
+        await reply(update, t("help.stranger", lang))
+        return
+    await reply(update, t("help.everyone", lang))
+
+
+def start_handler() -> CommandHandler[Context, None]:
+    """Return the /start handler."""
+    return CommandHandler("start", start)
+
+
+def help_handler() -> CommandHandler[Context, None]:
+    """Return the /help handler."""
+    return CommandHandler("help", help_command)
