@@ -1,0 +1,106 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.db.engine import Database
+from bot.db.migrate import upgrade
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "campaign.toml"
+PG_DSN = os.environ.get("DUBAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_DSN.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + dbname
+
+
+async def _pg_admin() -> object:
+    import asyncpg
+
+    return await asyncpg.connect(PG_DSN, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate one SQLite file once; each test gets a copy."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+
+    async def build() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade(db)
+        await db.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """Migrate one PostgreSQL template database; each test clones it."""
+    import asyncio
+
+    name = f"duban_tpl_{uuid.uuid4().hex[:8]}"
+
+    async def build() -> str | None:
+        try:
+            admin = await _pg_admin()
+        except Exception as exc:
+            if IN_CI:
+                raise RuntimeError(f"PostgreSQL is required in CI: {exc}") from exc
+            return None
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        db = Database(_pg_url(name))
+        await upgrade(db)
+        await db.dispose()
+        return name
+
+    async def drop() -> None:
+        admin = await _pg_admin()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
+
+    built = asyncio.run(build())
+    yield built
+    if built:
+        asyncio.run(drop())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: str | None
+) -> AsyncIterator[Database]:
+    """A freshly migrated database of each kind, dropped afterwards."""
+    if request.param == "sqlite":
+        path = tmp_path / "duban.db"
+        shutil.copy(sqlite_template, path)
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        yield database
+        await database.dispose()
+        return
+    if pg_template is None:
+        pytest.skip(f"no PostgreSQL server at {PG_DSN} (set DUBAN_TEST_PG)")
+    name = f"duban_t_{uuid.uuid4().hex[:10]}"
+    admin = await _pg_admin()
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    await admin.close()
+    database = Database(_pg_url(name))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        admin = await _pg_admin()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
