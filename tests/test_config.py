@@ -77,7 +77,7 @@ def test_mistakes_are_one_line_naming_the_key(
 
 def test_missing_token_is_named(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""), env={})
-    with pytest.raises(ConfigError, match="telegram.token"):
+    with pytest.raises(ConfigError, match=r"telegram\.token"):
         config.require_token()
 
 
