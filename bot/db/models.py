@@ -233,6 +233,9 @@ class Assignment(Base):
     plan_due_at: Mapped[datetime]
     # When the deadline was last set; stages planned before this moment are skipped.
     due_set_at: Mapped[datetime]
+    # The next moment the reminder planner must look at this assignment (None: nothing
+    # left to send). Indexed so that a tick with nothing due reads nothing.
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
 
@@ -299,7 +302,11 @@ class Outbox(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     chat_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
+    # Bot API method parameters without chat_id, e.g. {"method": "sendMessage", "text": ...}.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # For nudges: re-checked at send time, so a submitted or re-dated assignment stops at once.
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
+    planned_due_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     not_before: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -308,6 +315,26 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The message Telegram created, so that a later change (a review) can edit it.
+    sent_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Conversation(Base):
+    """An open multi-step exchange (a submission, a return reason) kept in the database.
+
+    Any process can take the person's next message because the state is here, not in memory.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("person_id", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class AuditLog(Base):

@@ -33,11 +33,20 @@ def _flatten(prefix: str, data: dict[str, Any], out: dict[str, str]) -> None:
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    """Return every message of one language, by dotted key."""
-    with (_DIR / f"{lang}.toml").open("rb") as fh:
-        data = tomllib.load(fh)
+    """Return every message of one language, by dotted key.
+
+    Each feature keeps its messages in its own file (`<lang>/<feature>.toml`); a key
+    defined twice is a mistake and fails loudly.
+    """
     out: dict[str, str] = {}
-    _flatten("", data, out)
+    for path in sorted((_DIR / lang).glob("*.toml")):
+        with path.open("rb") as fh:
+            part: dict[str, str] = {}
+            _flatten("", tomllib.load(fh), part)
+        clash = set(part) & set(out)
+        if clash:
+            raise ValueError(f"{path.name}: keys defined twice: {', '.join(sorted(clash))}")
+        out |= part
     return out
 
 

@@ -55,3 +55,30 @@ async def active_roles(
         .order_by(m.Role.created_at)
     )
     return [(role, campaign, unit) for role, campaign, unit in rows]
+
+
+async def holders(
+    session: AsyncSession,
+    campaign_id: int,
+    roles: tuple[str, ...],
+    *,
+    unit_id: int | None = None,
+    reachable_only: bool = True,
+) -> list[m.Person]:
+    """Return the people and groups holding any of `roles` (for one unit, if given), once each."""
+    query = (
+        select(m.Person)
+        .join(m.Role, m.Role.person_id == m.Person.id)
+        .where(
+            m.Role.campaign_id == campaign_id,
+            m.Role.role.in_(roles),
+            m.Role.revoked_at.is_(None),
+        )
+        .distinct()
+        .order_by(m.Person.id)
+    )
+    if unit_id is not None:
+        query = query.where(m.Role.unit_id == unit_id)
+    if reachable_only:
+        query = query.where(m.Person.reachable.is_(True))
+    return list(await session.scalars(query))

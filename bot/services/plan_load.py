@@ -292,6 +292,7 @@ async def _sync_assignments(
                     "due_at": due,
                     "plan_due_at": due,
                     "due_set_at": now,
+                    "next_check_at": now,
                     "updated_at": now,
                 }
             )
@@ -316,18 +317,19 @@ async def _sync_assignments(
             effective = max(plan_due, extensions[aid]) if aid in extensions else plan_due
             change: dict[str, Any] = {"id": aid, "plan_due_at": plan_due, "updated_at": now}
             if effective != current[aid]:
-                change |= {"due_at": effective, "due_set_at": now}
+                change |= {"due_at": effective, "due_set_at": now, "next_check_at": now}
                 report.rescheduled += 1
             changes.append(change)
         for i in range(0, len(changes), BATCH):
             await session.execute(update(m.Assignment), changes[i : i + BATCH])
 
-    for ids, archived_at in ((archive_ids, now), (restore_ids, None)):
+    # An archived assignment has nothing left to send; a restored one is looked at anew.
+    for ids, archived_at, check_at in ((archive_ids, now, None), (restore_ids, None, now)):
         for i in range(0, len(ids), BATCH):
             await session.execute(
                 update(m.Assignment)
                 .where(m.Assignment.id.in_(ids[i : i + BATCH]))
-                .values(archived_at=archived_at, updated_at=now)
+                .values(archived_at=archived_at, updated_at=now, next_check_at=check_at)
             )
     report.created["assignments"] = len(new_rows)
     report.updated["assignments"] = len(redated)
