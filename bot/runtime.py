@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,12 @@ class Runtime:
     db: Database
     clock: Clock = system_clock
     extras: dict[str, Any] = field(default_factory=dict)
+    # Set when a handler has written outbox rows, so the sender need not wait for its poll.
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def poke_sender(self) -> None:
+        """Tell the sender that new outbox rows are waiting."""
+        self.outbox_ready.set()
 
     @property
     def default_language(self) -> str:
