@@ -1,0 +1,64 @@
+"""Conversation state (an open submission, a pending reason) kept in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+
+# An unfinished exchange is forgotten after this long, so a stray text much later is not
+# taken as a submission.
+TTL = timedelta(hours=2)
+
+
+async def current(
+    session: AsyncSession, person_id: int, chat_id: int, now: datetime
+) -> m.Conversation | None:
+    """Return the person's open conversation in a chat, if it has not expired."""
+    found = await session.scalar(
+        select(m.Conversation).where(
+            m.Conversation.person_id == person_id, m.Conversation.chat_id == chat_id
+        )
+    )
+    if found is not None and found.expires_at <= now:
+        await session.delete(found)
+        return None
+    return found
+
+
+async def begin(
+    session: AsyncSession,
+    person_id: int,
+    chat_id: int,
+    kind: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> m.Conversation:
+    """Open (or replace) the person's conversation in a chat."""
+    found = await session.scalar(
+        select(m.Conversation).where(
+            m.Conversation.person_id == person_id, m.Conversation.chat_id == chat_id
+        )
+    )
+    if found is None:
+        found = m.Conversation(person_id=person_id, chat_id=chat_id)
+        session.add(found)
+    found.kind = kind
+    found.data = dict(data)
+    found.updated_at = now
+    found.expires_at = now + TTL
+    await session.flush()
+    return found
+
+
+async def end(session: AsyncSession, person_id: int, chat_id: int) -> None:
+    """Close the person's conversation in a chat."""
+    await session.execute(
+        delete(m.Conversation).where(
+            m.Conversation.person_id == person_id, m.Conversation.chat_id == chat_id
+        )
+    )

@@ -1,0 +1,63 @@
+"""Free-text matching of units and tasks: names, aliases, pinyin initials, close matches."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.services.matching import Candidate, choose, initials, normalize, rank
+
+UNITS = [
+    Candidate(1, ("county-a", "甲县总工会", "甲县")),
+    Candidate(2, ("county-b", "乙县总工会", "乙县")),
+    Candidate(3, ("ind-education", "市教育工会", "教育工会")),
+    Candidate(4, ("ind-transport", "市交通运输工会", "交通工会")),
+    Candidate(5, ("ent-railway", "市轨道交通集团工会", "轨道集团")),
+]
+TASKS = [
+    Candidate(10, ("research-report", "书面调研报告")),
+    Candidate(11, ("special-report", "专项报告及典型经验材料")),
+    Candidate(12, ("work-summary", "工作总结")),
+]
+
+
+def one(text: str, candidates: list[Candidate]) -> int | None:
+    best, _ = choose(rank(text, candidates))
+    return best.id if best else None
+
+
+def test_exact_name_alias_and_key() -> None:
+    assert one("甲县总工会", UNITS) == 1
+    assert one("甲县", UNITS) == 1
+    assert one("county-b", UNITS) == 2
+
+
+def test_name_inside_a_question() -> None:
+    assert one("甲县交了吗", UNITS) == 1
+    assert one("乙县总工会的进度怎么样？", UNITS) == 2
+    assert one("调研报告谁没交", TASKS) == 10
+
+
+def test_pinyin_initials_and_full_width() -> None:
+    assert initials("甲县") == "jx"
+    assert one("jx", UNITS) == 1
+    assert one("ＪＸ", UNITS) == 1
+    assert one("甲\u200b县", UNITS) == 1  # a zero-width space pasted in
+
+
+def test_ambiguous_names_offer_a_choice() -> None:
+    best, close = choose(rank("交通", UNITS))
+    assert best is None
+    assert {m.id for m in close} == {4, 5}
+
+
+def test_nothing_matches() -> None:
+    assert rank("天气怎么样", UNITS) == []
+    assert choose([]) == (None, [])
+
+
+@given(st.text(max_size=40))
+def test_matching_never_crashes(text: str) -> None:
+    matches = rank(text, UNITS + TASKS)
+    assert all(m.score >= 72 for m in matches)
+    normalize(text)
