@@ -22,6 +22,7 @@ from bot.plan import load_plan
 from bot.runtime import Clock, Runtime, system_clock
 from bot.services.invites import has_admin
 from bot.services.plan_load import load_plan_into
+from handlers.menu import set_commands
 
 log = logging.getLogger("duban")
 BOT_USERNAME_SETTING = "bot_username"
@@ -101,6 +102,7 @@ async def _serve(app: Application[Any, Any, Any, Any, Any, Any], db: Database) -
     async with app:
         await remember_username(db, app.bot.username, system_clock)
         log.info("connected as @%s", app.bot.username)
+        await set_commands(app, app.bot_data["runtime"].default_language)
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(

@@ -80,3 +80,9 @@ class TooManyAttempts(DubanError):
     """Too many wrong codes from one account."""
 
     key = "invite.too_many"
+
+
+class StaleButton(DubanError):
+    """A button whose data does not (or no longer) match the database."""
+
+    key = "error.stale_button"

@@ -6,13 +6,34 @@ from typing import Any
 
 from telegram.ext import Application
 
-from handlers import errors, start
+from handlers import (
+    admin,
+    errors,
+    extend,
+    membership,
+    messages,
+    nudge,
+    queries,
+    review,
+    start,
+    submit,
+)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every handler in the order it must be tried."""
-    # Group 0: commands. /start comes first so that an invite link always works.
+    # Membership changes and supergroup moves first: they are not addressed to any feature.
+    for handler in membership.handlers():
+        app.add_handler(handler)
+    # /start comes before everything so that an invite link always works; then /help.
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
+    # Commands and buttons, one module per feature; their prefixes never overlap.
+    for module in (queries, submit, review, extend, nudge, admin):
+        for handler in module.handlers():
+            app.add_handler(handler)
+    # Plain messages last: an open conversation takes them, else they are questions.
+    for handler in messages.handlers():
+        app.add_handler(handler)
     # The error handler answers the person once and logs the rest.
     app.add_error_handler(errors.on_error)

@@ -1,17 +1,37 @@
-"""Helpers shared by the handlers: the runtime, the caller, the reply language."""
+"""The frame every handler runs in: group check, one transaction, the caller, the reply."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from telegram import Update
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.db import models as m
+from bot.errors import DubanError
+from bot.i18n import t
 from bot.runtime import Runtime
+from bot.services.access import Caller, NotRegistered, load_caller
+from bot.services.people import touch_person
+
+log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
+# Telegram's limit is 4096; leave room for what Telegram counts differently.
+MESSAGE_LIMIT = 4000
+# How long a handler keeps retrying while the database is unavailable (SPEC §5.3).
+DB_RETRY_SECONDS = 10.0
+
+Buttons = Sequence[Sequence[tuple[str, str]]]
 
 
 def runtime(context: Context) -> Runtime:
@@ -32,6 +52,236 @@ def language(rt: Runtime, person: m.Person | None) -> str:
     if person is not None and person.language and not person.is_group:
         return person.language
     return rt.default_language
+
+
+def keyboard(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
+    """Build an inline keyboard from rows of (label, callback data)."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in buttons
+        ]
+    )
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split a long answer at line breaks into messages under Telegram's limit.
+
+    Views keep every HTML tag within one line, so splitting between lines keeps tags whole.
+    """
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:  # a single over-long line (plan text) is cut hard
+            if current:
+                parts.append(current)
+            current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+@dataclass
+class Reply:
+    """What a handler answers: text (split when long), buttons on the last part, or a file."""
+
+    text: str = ""
+    buttons: Buttons | None = None
+    document: str | None = None  # a Telegram file_id
+    photo: str | None = None
+    toast: str | None = None  # a callback query's short answer
+    edit: bool = False  # replace the pressed button's message instead of sending anew
+
+
+@dataclass
+class Ctx:
+    """One update being handled: the runtime, the open transaction, who asks, in what language."""
+
+    rt: Runtime
+    session: AsyncSession
+    update: Update
+    context: Context
+    now: datetime
+    person: m.Person | None
+    caller: Caller | None
+    lang: str
+    replies: list[Reply] = field(default_factory=list)
+    pushed: bool = False  # outbox rows were written: poke the sender after commit
+
+    @property
+    def chat_id(self) -> int:
+        """Return the chat the update came from."""
+        chat = self.update.effective_chat
+        assert chat is not None
+        return chat.id
+
+    def need_caller(self) -> Caller:
+        """Return the caller, or refuse a stranger."""
+        if self.caller is None:
+            raise NotRegistered()
+        return self.caller
+
+    def say(self, text: str, buttons: Buttons | None = None) -> None:
+        """Queue a reply, sent after the transaction commits."""
+        self.replies.append(Reply(text, buttons))
+
+
+Feature = Callable[[Ctx], Awaitable[None]]
+
+
+async def _group_registered(session: AsyncSession, chat_id: int) -> bool:
+    found = await session.scalar(
+        select(m.Role.id)
+        .join(m.Person, m.Person.id == m.Role.person_id)
+        .where(m.Person.telegram_id == chat_id, m.Role.revoked_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
+class _Refused(Exception):
+    """Carry a refusal out of the transaction so that it rolls back."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__("refused")
+        self.ctx = ctx
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def run_feature(
+    update: Update, context: Context, feature: Feature, *, write: bool = True
+) -> None:
+    """Run a feature in one transaction, retrying a briefly unavailable database, then reply."""
+    rt = runtime(context)
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    deadline = asyncio.get_running_loop().time() + DB_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            ctx = await _attempt(update, context, rt, feature, write)
+            break
+        except _Refused as refused:
+            ctx = refused.ctx
+            break
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if asyncio.get_running_loop().time() + delay > deadline:
+                log.warning("database unavailable; asking the person to send again")
+                await _send(update, context, [Reply(t("error.database", rt.default_language))])
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    if ctx is None:
+        return
+    if ctx.pushed:
+        rt.poke_sender()
+    await _send(update, context, ctx.replies)
+
+
+async def _attempt(
+    update: Update, context: Context, rt: Runtime, feature: Feature, write: bool
+) -> Ctx | None:
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    now = rt.clock()
+    transaction = rt.db.write() if write else rt.db.read()
+    async with transaction as session:
+        if is_group(update) and not await _group_registered(session, chat.id):
+            return None  # unregistered groups get silence (SPEC §4.5)
+        if write:
+            person: m.Person | None = await touch_person(
+                session, user.id, now=now, name=user.full_name, username=user.username
+            )
+        else:
+            person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
+        caller = await load_caller(session, user.id) if person is not None else None
+        ctx = Ctx(rt, session, update, context, now, person, caller, language(rt, person))
+        try:
+            await feature(ctx)
+        except DubanError as exc:
+            # Nothing of a refused action is kept: leaving the block by an exception rolls
+            # the transaction back; then the person is told why, in one line.
+            text = t(exc.key, ctx.lang, **exc.params)
+            ctx.replies = [Reply(text, toast=text)]
+            ctx.pushed = False
+            raise _Refused(ctx) from None
+    return ctx
+
+
+async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
+    query = update.callback_query
+    toast = next((r.toast for r in replies if r.toast), None)
+    if query is not None:
+        # A button press is always answered, or the client shows a spinner.
+        await query.answer(text=(toast or "")[:190] or None)
+    for reply in replies:
+        if not (reply.text or reply.document or reply.photo):
+            continue
+        if reply.edit and query is not None and isinstance(query.message, Message):
+            await query.message.edit_text(
+                reply.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(reply.buttons)
+            )
+            continue
+        chat = update.effective_chat
+        assert chat is not None
+        bot = context.bot
+        caption = reply.text or None
+        if reply.document:
+            await bot.send_document(
+                chat.id, reply.document, caption=caption, parse_mode=ParseMode.HTML
+            )
+            continue
+        if reply.photo:
+            await bot.send_photo(chat.id, reply.photo, caption=caption, parse_mode=ParseMode.HTML)
+            continue
+        parts = split_text(reply.text)
+        for i, part in enumerate(parts):
+            markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
+            await bot.send_message(
+                chat.id,
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                disable_web_page_preview=True,
+            )
+
+
+def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandler[Context, None]:
+    """Return a CommandHandler that runs `feature` in the frame."""
+
+    async def callback(update: Update, context: Context) -> None:
+        await run_feature(update, context, feature, write=write)
+
+    return CommandHandler(name, callback)
+
+
+def button(
+    pattern: str, feature: Feature, *, write: bool = True
+) -> CallbackQueryHandler[Context, None]:
+    """Return a CallbackQueryHandler for one callback-data prefix that runs `feature`."""
+
+    async def callback(update: Update, context: Context) -> None:
+        await run_feature(update, context, feature, write=write)
+
+    return CallbackQueryHandler(callback, pattern=pattern)
 
 
 async def reply(update: Update, text: str) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import CommandHandler
 
-from bot.db import models as m
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
-from handlers.common import Context, is_group, language, reply, runtime
+from handlers.common import Context, Ctx, command, is_group, language, reply, runtime
 
 
 async def start(update: Update, context: Context) -> None:
@@ -82,22 +80,22 @@ async def start(update: Update, context: Context) -> None:
     await reply(update, text)
 
 
-async def help_command(update: Update, context: Context) -> None:
-    """Tell the person what they may do."""
-    rt = runtime(context)
-    if is_group(update):
+async def help_command(ctx: Ctx) -> None:
+    """Tell the person what they may do, by role."""
+    caller = ctx.caller
+    if caller is None:
+        ctx.say(t("help.stranger", ctx.lang))
         return
-    user = update.effective_user
-    if user is None:
-        return
-    async with rt.db.read() as session:
-        person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
-        roles = await active_roles(session, person) if person else []
-    lang = language(rt, person)
-    if not roles:
-        await reply(update, t("help.stranger", lang))
-        return
-    await reply(update, t("help.everyone", lang))
+    sections = [t("help.everyone", ctx.lang)]
+    if caller.unit_ids:
+        sections.append(t("help.unit", ctx.lang))
+    if caller.is_office:
+        sections.append(t("help.office", ctx.lang))
+    if caller.is_leader and not caller.is_office:
+        sections.append(t("help.leader", ctx.lang))
+    if caller.is_admin:
+        sections.append(t("help.admin", ctx.lang))
+    ctx.say("\n\n".join(sections))
 
 
 def start_handler() -> CommandHandler[Context, None]:
@@ -107,4 +105,4 @@ def start_handler() -> CommandHandler[Context, None]:
 
 def help_handler() -> CommandHandler[Context, None]:
     """Return the /help handler."""
-    return CommandHandler("help", help_command)
+    return command("help", help_command)

@@ -1,0 +1,71 @@
+"""Messages that are not commands: open conversations first, then questions, else a hint."""
+
+from __future__ import annotations
+
+from telegram import Message, MessageEntity, Update
+from telegram.ext import BaseHandler, MessageHandler, filters
+
+from bot.i18n import t
+from bot.services import conversations
+from handlers import extend, queries, review, submit
+from handlers.common import Context, Ctx, is_group, run_feature
+
+
+def _addressed_to_bot(message: Message, bot_id: int, username: str | None) -> bool:
+    """Return whether a group message replies to the bot or mentions it (never casual chat)."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return True
+    if username:
+        for entity, text in message.parse_entities([MessageEntity.MENTION]).items():
+            if (
+                entity.type == MessageEntity.MENTION
+                and text.lstrip("@").casefold() == username.casefold()
+            ):
+                return True
+    return False
+
+
+async def route(ctx: Ctx) -> None:
+    """Hand the message to the open conversation, or answer it as a question."""
+    message = ctx.update.effective_message
+    assert message is not None
+    text = message.text or ""
+    if ctx.person is not None:
+        conversation = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
+        if conversation is not None:
+            data = dict(conversation.data)
+            if conversation.kind == submit.KIND:
+                await submit.receive(ctx, data)
+                return
+            if conversation.kind == review.KIND and text:
+                await review.take_reason(ctx, data, text)
+                return
+            if conversation.kind == extend.KIND and text:
+                await extend.take_text(ctx, data, text)
+                return
+    if ctx.caller is None:
+        ctx.say(t("help.stranger", ctx.lang))
+        return
+    if text and await queries.free_text(ctx, text):
+        return
+    if ctx.caller.unit_ids and (message.document or message.photo or text):
+        ctx.say(t("submit.use_submit", ctx.lang))
+        return
+    ctx.say(t("error.not_understood", ctx.lang))
+
+
+async def on_message(update: Update, context: Context) -> None:
+    """Route a private message, or a group message addressed to the bot."""
+    message = update.effective_message
+    if message is None:
+        return
+    if is_group(update) and not _addressed_to_bot(message, context.bot.id, context.bot.username):
+        return
+    await run_feature(update, context, route)
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the message router (after every command handler)."""
+    content = (filters.TEXT & ~filters.COMMAND) | filters.Document.ALL | filters.PHOTO
+    return [MessageHandler(content & ~filters.UpdateType.EDITED, on_message)]

@@ -1,0 +1,262 @@
+"""/mine, /status, /unit, /task, /overdue, the details button, and free-text questions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import BaseHandler
+
+from bot.db import models as m
+from bot.errors import StaleButton, UnknownTask, UnknownUnit
+from bot.i18n import t
+from bot.services.access import Caller, OtherUnit
+from bot.services.matching import Candidate, choose, rank
+from bot.services.progress import assignment_views, campaign_progress
+from handlers.common import Context, Ctx, button, command
+from handlers.views import campaign_view, mine_view, overdue_view, task_view, unit_view
+
+
+async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
+    return list(
+        await ctx.session.scalars(
+            select(m.Unit)
+            .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
+            .order_by(m.Unit.position)
+        )
+    )
+
+
+async def _tasks(ctx: Ctx, caller: Caller) -> list[m.Task]:
+    return list(
+        await ctx.session.scalars(
+            select(m.Task)
+            .where(m.Task.campaign_id == caller.campaign.id, m.Task.archived_at.is_(None))
+            .order_by(m.Task.position)
+        )
+    )
+
+
+def unit_candidates(units: list[m.Unit]) -> list[Candidate]:
+    """Return the names each unit goes by."""
+    return [Candidate(u.id, (u.key, u.name, *(u.aliases or []))) for u in units]
+
+
+def task_candidates(tasks: list[m.Task]) -> list[Candidate]:
+    """Return the names each task goes by."""
+    return [Candidate(task.id, (task.key, task.title)) for task in tasks]
+
+
+async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
+    """Answer with one unit's status, if the caller may see it."""
+    if not caller.may_see_unit(unit.id):
+        raise OtherUnit()
+    views = await assignment_views(ctx.session, caller.campaign, ctx.now, unit_ids=[unit.id])
+    buttons = None
+    if caller.is_office:
+        # The office can see any version again: one button per submitted task.
+        subs = list(
+            await ctx.session.execute(
+                select(m.Submission.id, m.Submission.version, m.Task.title)
+                .join(m.Assignment, m.Assignment.id == m.Submission.assignment_id)
+                .join(m.Task, m.Task.id == m.Assignment.task_id)
+                .where(m.Assignment.unit_id == unit.id, m.Assignment.archived_at.is_(None))
+                .order_by(m.Task.position, m.Submission.version)
+            )
+        )
+        buttons = [
+            [(t("chat.version_button", ctx.lang, task=title, version=version), f"ver:{sid}")]
+            for sid, version, title in subs[-20:]
+        ]
+    ctx.say(unit_view(unit, views, caller.campaign.timezone, ctx.now, ctx.lang), buttons)
+
+
+async def show_task(ctx: Ctx, caller: Caller, task: m.Task) -> None:
+    """Answer with one task's status: everyone's for overseers, the own units' for contacts."""
+    unit_ids = None if caller.sees_all else caller.unit_ids
+    views = await assignment_views(
+        ctx.session, caller.campaign, ctx.now, unit_ids=unit_ids, task_ids=[task.id]
+    )
+    ctx.say(task_view(task, views, caller.campaign.timezone, ctx.now, ctx.lang))
+
+
+async def mine(ctx: Ctx) -> None:
+    """List what the caller's units owe."""
+    caller = ctx.need_caller()
+    caller.require_unit()
+    units = [u for u in await _units(ctx, caller) if u.id in caller.unit_ids]
+    views = await assignment_views(ctx.session, caller.campaign, ctx.now, unit_ids=caller.unit_ids)
+    grouped = [(u, [v for v in views if v.unit_key == u.key]) for u in units]
+    ctx.say(mine_view(grouped, caller.campaign.timezone, ctx.now, ctx.lang))
+
+
+async def status(ctx: Ctx) -> None:
+    """Show the whole campaign to overseers, the own unit to contacts and heads."""
+    caller = ctx.need_caller()
+    if caller.is_office or caller.is_leader:
+        progress = await campaign_progress(ctx.session, caller.campaign, ctx.now)
+        ctx.say(campaign_view(progress, ctx.lang))
+        return
+    caller.require_unit()
+    await mine(ctx)
+
+
+async def _named_unit(ctx: Ctx, caller: Caller, text: str) -> m.Unit | None:
+    """Resolve a unit name, offering buttons when it is ambiguous."""
+    units = await _units(ctx, caller)
+    if not caller.sees_all:
+        units = [u for u in units if u.id in caller.unit_ids]
+    best, close = choose(rank(text, unit_candidates(units)))
+    if best is not None:
+        return next(u for u in units if u.id == best.id)
+    if close:
+        by_id = {u.id: u for u in units}
+        ctx.say(
+            t("chat.which_unit", ctx.lang), [[(by_id[c.id].name, f"pick:u:{c.id}")] for c in close]
+        )
+        return None
+    if not caller.sees_all:
+        raise OtherUnit()
+    raise UnknownUnit(name=text)
+
+
+async def unit(ctx: Ctx) -> None:
+    """Show a unit named by name, alias or a close match."""
+    caller = ctx.need_caller()
+    text = " ".join(ctx.context.args or []).strip()
+    if not text:
+        if caller.unit_ids:
+            units = [u for u in await _units(ctx, caller) if u.id in caller.unit_ids]
+            for own in units:
+                await show_unit(ctx, caller, own)
+            return
+        ctx.say(t("chat.unit_usage", ctx.lang))
+        return
+    found = await _named_unit(ctx, caller, text)
+    if found is not None:
+        await show_unit(ctx, caller, found)
+
+
+async def task(ctx: Ctx) -> None:
+    """Show a task named by title, key or a close match."""
+    caller = ctx.need_caller()
+    text = " ".join(ctx.context.args or []).strip()
+    tasks = await _tasks(ctx, caller)
+    if not text:
+        ctx.say(t("chat.task_usage", ctx.lang), [[(x.title, f"pick:t:{x.id}")] for x in tasks[:20]])
+        return
+    best, close = choose(rank(text, task_candidates(tasks)))
+    if best is not None:
+        await show_task(ctx, caller, next(x for x in tasks if x.id == best.id))
+    elif close:
+        by_id = {x.id: x for x in tasks}
+        ctx.say(
+            t("chat.which_task", ctx.lang), [[(by_id[c.id].title, f"pick:t:{c.id}")] for c in close]
+        )
+    else:
+        raise UnknownTask(name=text)
+
+
+async def overdue(ctx: Ctx) -> None:
+    """List overdue assignments: every unit for overseers, the own units for contacts."""
+    caller = ctx.need_caller()
+    if caller.is_office or caller.is_leader:
+        views = await assignment_views(ctx.session, caller.campaign, ctx.now)
+    else:
+        caller.require_unit()
+        views = await assignment_views(
+            ctx.session, caller.campaign, ctx.now, unit_ids=caller.unit_ids
+        )
+    ctx.say(overdue_view(views, ctx.now, ctx.lang))
+
+
+async def pick(ctx: Ctx) -> None:
+    """Answer a choice among ambiguous names (pick:u:<id> / pick:t:<id>)."""
+    caller = ctx.need_caller()
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    _, kind, raw = [*query.data.split(":"), "", ""][:3]
+    if not raw.isdigit():
+        raise StaleButton()
+    if kind == "u":
+        found_unit = await ctx.session.get(m.Unit, int(raw))
+        if (
+            found_unit is None
+            or found_unit.campaign_id != caller.campaign.id
+            or found_unit.archived_at
+        ):
+            raise StaleButton()
+        await show_unit(ctx, caller, found_unit)
+    elif kind == "t":
+        found_task = await ctx.session.get(m.Task, int(raw))
+        if (
+            found_task is None
+            or found_task.campaign_id != caller.campaign.id
+            or found_task.archived_at
+        ):
+            raise StaleButton()
+        await show_task(ctx, caller, found_task)
+    else:
+        raise StaleButton()
+
+
+async def details(ctx: Ctx) -> None:
+    """Answer a nudge's details button (det:<assignment id>) with the unit's standing."""
+    caller = ctx.need_caller()
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    raw = query.data.removeprefix("det:")
+    assignment = await ctx.session.get(m.Assignment, int(raw)) if raw.isdigit() else None
+    if assignment is None or assignment.campaign_id != caller.campaign.id:
+        raise StaleButton()
+    found_unit = await ctx.session.get_one(m.Unit, assignment.unit_id)
+    await show_unit(ctx, caller, found_unit)
+
+
+async def free_text(ctx: Ctx, text: str) -> bool:
+    """Answer an overseer's question naming a unit or a task; return whether it was one."""
+    caller = ctx.caller
+    if caller is None or not (caller.is_office or caller.is_leader):
+        return False
+    units = await _units(ctx, caller)
+    tasks = await _tasks(ctx, caller)
+    unit_matches = rank(text, unit_candidates(units))
+    task_matches = rank(text, task_candidates(tasks))
+    unit_best = unit_matches[0].score if unit_matches else 0.0
+    task_best = task_matches[0].score if task_matches else 0.0
+    if not unit_matches and not task_matches:
+        return False
+    # A unit named in the question wins a tie: "甲县调研报告交了吗" is about 甲县.
+    if unit_best >= task_best:
+        best, close = choose(unit_matches)
+        if best is not None:
+            await show_unit(ctx, caller, next(u for u in units if u.id == best.id))
+        else:
+            by_id = {u.id: u for u in units}
+            ctx.say(
+                t("chat.which_unit", ctx.lang),
+                [[(by_id[c.id].name, f"pick:u:{c.id}")] for c in close],
+            )
+        return True
+    best, close = choose(task_matches)
+    if best is not None:
+        await show_task(ctx, caller, next(x for x in tasks if x.id == best.id))
+    else:
+        by_id_t = {x.id: x for x in tasks}
+        ctx.say(
+            t("chat.which_task", ctx.lang),
+            [[(by_id_t[c.id].title, f"pick:t:{c.id}")] for c in close],
+        )
+    return True
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the query handlers."""
+    return [
+        command("mine", mine),
+        command("status", status),
+        command("unit", unit),
+        command("task", task),
+        command("overdue", overdue),
+        button(r"^pick:", pick),
+        button(r"^det:", details),
+    ]

@@ -1,0 +1,167 @@
+"""The office's review buttons (accept / return with a reason), /reopen, /received, versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import BaseHandler
+
+from bot.db import models as m
+from bot.errors import StaleButton
+from bot.i18n import t
+from bot.services import conversations
+from bot.services.lookup import find_task
+from bot.services.review import accept, pending_review, received, reopen, return_submission
+from handlers.common import Context, Ctx, Reply, button, command
+from handlers.queries import _named_unit
+
+KIND = "return_reason"
+
+
+def _submission_id(ctx: Ctx, prefix: str) -> int:
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    raw = query.data.removeprefix(prefix)
+    if not raw.isdigit():
+        raise StaleButton()
+    return int(raw)
+
+
+async def on_accept(ctx: Ctx) -> None:
+    """Accept a submission (rev:ok:<submission id>)."""
+    caller = ctx.need_caller()
+    item = await accept(
+        ctx.session,
+        caller,
+        _submission_id(ctx, "rev:ok:"),
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.replies.append(
+        Reply(
+            t(
+                "review.accepted_by",
+                ctx.lang,
+                unit=item.unit.name,
+                task=item.task.title,
+                who=caller.person.name,
+            ),
+            toast=t("review.accepted_toast", ctx.lang),
+        )
+    )
+
+
+async def on_return(ctx: Ctx) -> None:
+    """Ask for the reason of a return (rev:ret:<submission id>); the reply text completes it."""
+    caller = ctx.need_caller()
+    item = await pending_review(ctx.session, caller, _submission_id(ctx, "rev:ret:"))
+    assert ctx.person is not None
+    # The reason comes as the presser's next message, in their private chat or the group.
+    await conversations.begin(
+        ctx.session,
+        ctx.person.id,
+        ctx.chat_id,
+        KIND,
+        {"submission_id": item.submission.id},
+        ctx.now,
+    )
+    ctx.say(t("review.ask_reason", ctx.lang, unit=item.unit.name, task=item.task.title))
+
+
+async def take_reason(ctx: Ctx, data: dict[str, object], reason: str) -> None:
+    """Complete a return with the reason the office member typed."""
+    caller = ctx.need_caller()
+    assert ctx.person is not None
+    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    submission_id = data.get("submission_id")
+    if not isinstance(submission_id, int):
+        raise StaleButton()
+    item = await return_submission(
+        ctx.session,
+        caller,
+        submission_id,
+        reason.strip()[:1000],
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.say(t("review.returned_by", ctx.lang, unit=item.unit.name, task=item.task.title))
+
+
+async def _assignment_from_args(ctx: Ctx) -> m.Assignment | None:
+    caller = ctx.need_caller()
+    caller.require_office()
+    args = ctx.context.args or []
+    if len(args) < 2:
+        ctx.say(t("review.unit_task_usage", ctx.lang))
+        return None
+    unit = await _named_unit(ctx, caller, args[0])
+    if unit is None:
+        return None
+    task = await find_task(ctx.session, caller.campaign.id, " ".join(args[1:]))
+    assignment = await ctx.session.scalar(
+        select(m.Assignment).where(
+            m.Assignment.unit_id == unit.id,
+            m.Assignment.task_id == task.id,
+            m.Assignment.archived_at.is_(None),
+        )
+    )
+    if assignment is None:
+        ctx.say(t("review.not_owed", ctx.lang, unit=unit.name, task=task.title))
+    return assignment
+
+
+async def on_reopen(ctx: Ctx) -> None:
+    """Undo an accept: /reopen UNIT TASK."""
+    assignment = await _assignment_from_args(ctx)
+    if assignment is None:
+        return
+    await reopen(ctx.session, ctx.need_caller(), assignment, now=ctx.now)
+    ctx.say(t("review.reopened", ctx.lang))
+
+
+async def on_received(ctx: Ctx) -> None:
+    """Mark a deliverable received outside the bot: /received UNIT TASK."""
+    assignment = await _assignment_from_args(ctx)
+    if assignment is None:
+        return
+    await received(ctx.session, ctx.need_caller(), assignment, now=ctx.now)
+    ctx.say(t("review.received", ctx.lang))
+
+
+async def on_version(ctx: Ctx) -> None:
+    """Send a stored version's file again (ver:<submission id>), office only."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    submission = await ctx.session.get(m.Submission, _submission_id(ctx, "ver:"))
+    if submission is None:
+        raise StaleButton()
+    assignment = await ctx.session.get_one(m.Assignment, submission.assignment_id)
+    if assignment.campaign_id != caller.campaign.id:
+        raise StaleButton()
+    caption = t("review.version_caption", ctx.lang, version=submission.version)
+    if submission.kind == "document" and submission.file_id:
+        ctx.replies.append(Reply(caption, document=submission.file_id))
+    elif submission.kind == "photo" and submission.file_id:
+        ctx.replies.append(Reply(caption, photo=submission.file_id))
+    else:
+        ctx.say(
+            t(
+                "review.version_text",
+                ctx.lang,
+                version=submission.version,
+                text=submission.text or "—",
+            )
+        )
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the review handlers."""
+    return [
+        button(r"^rev:ok:", on_accept),
+        button(r"^rev:ret:", on_return),
+        button(r"^ver:", on_version),
+        command("reopen", on_reopen),
+        command("received", on_received),
+    ]

@@ -1,0 +1,201 @@
+"""Render progress for the chat: short lines, progress bars, the worst first."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from bot.db import models as m
+from bot.domain.deadlines import days_left, days_overdue
+from bot.i18n import Markup, format_date, format_moment, progress_bar, t
+from bot.services.progress import AssignmentView, CampaignProgress
+
+
+def state_label(view: AssignmentView, lang: str) -> Markup:
+    """Name an assignment's state, overdue included."""
+    return t("state.overdue" if view.overdue else f"state.{view.status}", lang)
+
+
+def when_label(view: AssignmentView, now: datetime, lang: str) -> Markup:
+    """Say how much time is left, or how late, for an open assignment."""
+    if view.status not in ("pending", "returned"):
+        return Markup("")
+    if view.overdue:
+        return t("status.days_overdue", lang, days=days_overdue(view.due_at, now))
+    days = days_left(view.due_at, now)
+    return t("status.due_today", lang) if days == 0 else t("status.days_left", lang, days=days)
+
+
+def campaign_view(progress: CampaignProgress, lang: str) -> str:
+    """Render a campaign's progress: each phase and task with done/total, a bar, overdue."""
+    tz = progress.timezone
+    lines: list[str] = [
+        t("chat.status_title", lang, campaign=progress.title),
+        t("status.as_of", lang, moment=format_moment(progress.now, tz, lang)),
+    ]
+    for phase in progress.phases:
+        lines.append("")
+        lines.append(
+            t(
+                "chat.phase_line",
+                lang,
+                name=phase.name,
+                start=f"{phase.start.month}/{phase.start.day}",
+                end=f"{phase.end.month}/{phase.end.day}",
+            )
+        )
+        if not phase.tasks:
+            lines.append(t("status.no_tasks", lang))
+        for task in phase.tasks:
+            lines.append(
+                t(
+                    "chat.task_head",
+                    lang,
+                    title=task.title,
+                    due=format_moment(task.due_at, tz, lang),
+                )
+            )
+            lines.append(
+                t(
+                    "chat.task_figures",
+                    lang,
+                    bar=progress_bar(task.submitted, task.total),
+                    submitted=task.submitted,
+                    total=task.total,
+                    accepted=task.accepted,
+                    overdue=task.overdue,
+                )
+            )
+    total, submitted, accepted, overdue = progress.totals()
+    lines.append("")
+    lines.append(
+        t(
+            "status.total",
+            lang,
+            total=total,
+            submitted=submitted,
+            accepted=accepted,
+            overdue=overdue,
+        )
+    )
+    return "\n".join(lines)
+
+
+def unit_view(unit: m.Unit, views: list[AssignmentView], tz: str, now: datetime, lang: str) -> str:
+    """Render one unit's tasks: state, due date, days left or overdue."""
+    done = sum(1 for v in views if v.status in ("submitted", "accepted"))
+    lines: list[str] = [
+        t("chat.unit_title", lang, unit=unit.name),
+        t(
+            "chat.unit_figures",
+            lang,
+            bar=progress_bar(done, len(views)),
+            done=done,
+            total=len(views),
+        ),
+    ]
+    for view in views:
+        lines.append("")
+        lines.append(
+            t(
+                "chat.task_head",
+                lang,
+                title=view.task_title,
+                due=format_moment(view.due_at, tz, lang),
+            )
+        )
+        extra = when_label(view, now, lang)
+        lines.append(t("chat.unit_task_state", lang, state=state_label(view, lang), extra=extra))
+        if view.last_submitted_at is not None:
+            lines.append(
+                t(
+                    "chat.last_submission",
+                    lang,
+                    moment=format_moment(view.last_submitted_at, tz, lang),
+                    who=view.submitter or "—",
+                )
+            )
+        if view.review == "returned" and view.review_reason:
+            lines.append(t("chat.returned_reason", lang, reason=view.review_reason))
+    if not views:
+        lines.append(t("chat.nothing_owed", lang))
+    return "\n".join(lines)
+
+
+def task_view(task: m.Task, views: list[AssignmentView], tz: str, now: datetime, lang: str) -> str:
+    """Render who has submitted a task and who has not, the latest first."""
+    submitted = [v for v in views if v.status in ("submitted", "accepted")]
+    missing = [v for v in views if v.status in ("pending", "returned")]
+    # The worst offenders first: the longest overdue at the top.
+    missing.sort(key=lambda v: v.due_at)
+    lines: list[str] = [
+        t("chat.task_title", lang, title=task.title, due=format_moment(task.due_at, tz, lang)),
+        t(
+            "chat.task_figures",
+            lang,
+            bar=progress_bar(len(submitted), len(views)),
+            submitted=len(submitted),
+            total=len(views),
+            accepted=sum(1 for v in views if v.status == "accepted"),
+            overdue=sum(1 for v in missing if v.overdue),
+        ),
+        "",
+        t("chat.missing_head", lang, count=len(missing)),
+    ]
+    for view in missing:
+        lines.append(
+            t(
+                "chat.missing_line",
+                lang,
+                unit=view.unit_name,
+                state=state_label(view, lang),
+                extra=when_label(view, now, lang),
+            )
+        )
+    lines.append("")
+    lines.append(t("chat.submitted_head", lang, count=len(submitted)))
+    for view in submitted:
+        moment = format_date(view.last_submitted_at, tz, lang) if view.last_submitted_at else "—"
+        late = t("chat.late_mark", lang) if view.late else Markup("")
+        lines.append(
+            t(
+                "chat.submitted_line",
+                lang,
+                unit=view.unit_name,
+                state=state_label(view, lang),
+                moment=moment,
+                late=late,
+            )
+        )
+    return "\n".join(lines)
+
+
+def overdue_view(views: list[AssignmentView], now: datetime, lang: str) -> str:
+    """Render every overdue assignment, grouped by unit, the unit with most overdue first."""
+    overdue = [v for v in views if v.overdue]
+    if not overdue:
+        return str(t("chat.no_overdue", lang))
+    by_unit: dict[str, list[AssignmentView]] = defaultdict(list)
+    for view in overdue:
+        by_unit[view.unit_name].append(view)
+    lines: list[str] = [t("chat.overdue_title", lang, count=len(overdue), units=len(by_unit))]
+    for unit, items in sorted(by_unit.items(), key=lambda kv: -len(kv[1])):
+        lines.append("")
+        lines.append(t("chat.overdue_unit", lang, unit=unit, count=len(items)))
+        for view in sorted(items, key=lambda v: v.due_at):
+            lines.append(
+                t(
+                    "chat.overdue_line",
+                    lang,
+                    task=view.task_title,
+                    days=days_overdue(view.due_at, now),
+                )
+            )
+    return "\n".join(lines)
+
+
+def mine_view(
+    units: list[tuple[m.Unit, list[AssignmentView]]], tz: str, now: datetime, lang: str
+) -> str:
+    """Render a contact's own units' tasks."""
+    return "\n\n".join(unit_view(unit, views, tz, now, lang) for unit, views in units)
