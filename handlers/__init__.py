@@ -32,7 +32,8 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for module in (queries, submit, review, extend, nudge, admin):
         for handler in module.handlers():
             app.add_handler(handler)
-    # Plain messages last: an open conversation takes them, else they are questions.
+    # Plain messages last: an open conversation takes them, else they are questions;
+    # a button nobody claims (forged or from an old version) gets one clear line.
     for handler in messages.handlers():
         app.add_handler(handler)
     # The error handler answers the person once and logs the rest.

@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Message, MessageEntity, Update
 from telegram.ext import BaseHandler, MessageHandler, filters
 
+from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
 from handlers import extend, queries, review, submit
-from handlers.common import Context, Ctx, is_group, run_feature
+from handlers.common import Context, Ctx, button, is_group, run_feature
 
 
 def _addressed_to_bot(message: Message, bot_id: int, username: str | None) -> bool:
@@ -65,7 +66,27 @@ async def on_message(update: Update, context: Context) -> None:
     await run_feature(update, context, route)
 
 
+async def unknown_command(ctx: Ctx) -> None:
+    """Answer a command nobody handles with one polite line (strangers learn how to register)."""
+    ctx.say(t("error.not_understood" if ctx.caller else "help.stranger", ctx.lang))
+
+
+async def on_unknown_command(update: Update, context: Context) -> None:
+    """Answer an unknown command in a private chat; in groups it may be for another bot."""
+    if not is_group(update):
+        await run_feature(update, context, unknown_command)
+
+
+async def unknown_button(ctx: Ctx) -> None:
+    """Refuse a button whose data no handler knows."""
+    raise StaleButton()
+
+
 def handlers() -> list[BaseHandler[Update, Context, None]]:
-    """Return the message router (after every command handler)."""
+    """Return the message router and the catch-all for unknown buttons (after every other)."""
     content = (filters.TEXT & ~filters.COMMAND) | filters.Document.ALL | filters.PHOTO
-    return [MessageHandler(content & ~filters.UpdateType.EDITED, on_message)]
+    return [
+        MessageHandler(content & ~filters.UpdateType.EDITED, on_message),
+        MessageHandler(filters.COMMAND & ~filters.UpdateType.EDITED, on_unknown_command),
+        button(r"", unknown_button),
+    ]

@@ -78,6 +78,16 @@ def pg_template() -> Iterator[str | None]:
         asyncio.run(drop())
 
 
+@pytest.fixture
+async def sqlite_db(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Database]:
+    """A freshly migrated SQLite database only (for tests about logic, not storage)."""
+    path = tmp_path / "duban.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    yield database
+    await database.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: str | None

@@ -41,6 +41,8 @@ async def test_stranger_learns_only_how_to_get_invited(h: Harness) -> None:
         assert "还没有登记" in refusal, command
     [hint] = await h.send(stranger, "甲县交了吗")
     assert "邀请码" in hint
+    [unknown] = await h.send(stranger, "/frobnicate")
+    assert "邀请码" in unknown
 
 
 async def test_invite_codes_refuse_distinctly(h: Harness) -> None:
