@@ -1,0 +1,393 @@
+"""The reminder planner: each tick turns what has fallen due into outbox rows (SPEC §5).
+
+A tick does two things:
+
+1. Assignments whose `next_check_at` has come (read through its index, so that a tick with
+   nothing due reads almost nothing) get their nudges and escalations, in batches of one
+   transaction each, and a new `next_check_at`: the next moment something is due, or None.
+2. Each campaign gets its phase announcements, daily digest and weekly bulletin when due
+   (`scheduler.notices`).
+
+Outbox keys make every message exactly-once across ticks, restarts and processes:
+
+- `nudge:<assignment>:<stage>:<due epoch>:<person>`
+- `esc:<campaign>:<person>:<hash of the (assignment, stage, due) items>:<part>`
+- `announce:<phase>:<person>:<part>`
+- `digest:<campaign>:<local date>:<person>:<part>`
+- `bulletin:<campaign>:<ISO week>:<person>:<part>`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+from bot.db.engine import Database
+from bot.domain.deadlines import days_overdue
+from bot.domain.reminders import Stage, time_left
+from bot.i18n import Markup, format_moment, plain, t
+from bot.services.notify import language_of
+from bot.services.outbox import enqueue, message
+from bot.services.people import holders
+from scheduler.context import (
+    CampaignContext,
+    TaskInfo,
+    load_contexts,
+    pack,
+    unit_names,
+    unit_people,
+)
+from scheduler.notices import plan_notices
+
+log = logging.getLogger("duban.planner")
+
+BATCH = 5000  # assignments per transaction
+LINE_BUDGET = 3000  # a line of unit names is cut before this many characters
+OPEN = ("pending", "returned")
+
+
+@dataclass
+class PlanReport:
+    """What one tick wrote to the outbox."""
+
+    assignments: int = 0
+    nudges: int = 0
+    escalations: int = 0
+    announcements: int = 0
+    digests: int = 0
+    bulletins: int = 0
+    unreachable_units: set[int] = field(default_factory=set)
+
+    @property
+    def messages(self) -> int:
+        """Return how many outbox rows the tick added."""
+        return self.nudges + self.escalations + self.announcements + self.digests + self.bulletins
+
+
+async def plan_tick(
+    db: Database, now: datetime, *, default_language: str, batch_size: int = BATCH
+) -> PlanReport:
+    """Write every nudge, escalation and campaign notice due at `now` to the outbox."""
+    report = PlanReport()
+    async with db.read() as session:
+        contexts = await load_contexts(session)
+        # The index on next_check_at answers this without touching a table row.
+        waiting = await session.scalar(
+            select(m.Assignment.id).where(m.Assignment.next_check_at <= now).limit(1)
+        )
+    if waiting is not None:
+        while True:
+            async with db.write() as session:
+                count = await _plan_batch(
+                    session, db.dialect, contexts, now, default_language, batch_size, report
+                )
+            if count < batch_size:
+                break
+    if contexts:
+        counts = await plan_notices(db, contexts, now, default_language)
+        report.announcements = counts.announcements
+        report.digests = counts.digests
+        report.bulletins = counts.bulletins
+    if report.unreachable_units:
+        log.info("units with no reachable contact: %s", sorted(report.unreachable_units))
+    return report
+
+
+@dataclass(frozen=True)
+class Owed:
+    """One stage owed by one assignment."""
+
+    assignment_id: int
+    unit_id: int
+    due_at: datetime
+    task: TaskInfo
+    stage: Stage
+
+
+async def _plan_batch(
+    session: AsyncSession,
+    dialect: str,
+    contexts: dict[int, CampaignContext],
+    now: datetime,
+    default_language: str,
+    batch_size: int,
+    report: PlanReport,
+) -> int:
+    """Plan one batch of due assignments in the caller's transaction; return its size."""
+    a = m.Assignment
+    query = (
+        select(
+            a.id,
+            a.campaign_id,
+            a.unit_id,
+            a.task_id,
+            a.status,
+            a.due_at,
+            a.due_set_at,
+            a.next_check_at,
+            a.archived_at,
+        )
+        .where(a.next_check_at <= now)
+        .order_by(a.next_check_at)
+        .limit(batch_size)
+    )
+    if dialect == "postgresql":
+        # A second planner (a process that lost leadership unnoticed) skips these rows
+        # instead of planning them twice; once committed, they are no longer due.
+        query = query.with_for_update(skip_locked=True)
+    rows = list(await session.execute(query))
+    if not rows:
+        return 0
+    updates: list[dict[str, Any]] = []
+    nudges: dict[int, list[Owed]] = defaultdict(list)
+    escalations: dict[int, list[Owed]] = defaultdict(list)
+    for row in rows:
+        ctx = contexts.get(row.campaign_id)
+        task = None if ctx is None else (await ctx.tasks(session)).get(row.task_id)
+        if ctx is None or task is None or row.archived_at is not None or row.status not in OPEN:
+            # Submitted, accepted or archived: nothing is owed until a change sets a new check.
+            updates.append({"id": row.id, "next_check_at": None})
+            continue
+        owed = ctx.timetable(task.policy).due_in(row.due_at, row.due_set_at, row.next_check_at, now)
+        updates.append({"id": row.id, "next_check_at": owed.next_at})
+        if owed.nudge is not None:
+            nudges[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, owed.nudge))
+        for stage in owed.escalations:
+            escalations[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, stage))
+    report.assignments += len(rows)
+
+    unit_ids = {o.unit_id for group in (nudges, escalations) for os in group.values() for o in os}
+    units = await unit_names(session, unit_ids)
+    people = await unit_people(session, unit_ids, ("contact", "head"))
+    for cid, owed_list in nudges.items():
+        await _write_nudges(
+            session, contexts[cid], owed_list, units, people, now, default_language, report
+        )
+    for cid, owed_list in escalations.items():
+        await _write_escalations(
+            session, contexts[cid], owed_list, units, people, now, default_language, report
+        )
+    await session.execute(update(m.Assignment), updates)
+    return len(rows)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _buttons(assignment_id: int, lang: str) -> list[list[dict[str, str]]]:
+    return [
+        [
+            {
+                "text": plain("reminders.nudge.button_submit", lang),
+                "callback_data": f"sub:{assignment_id}",
+            },
+            {
+                "text": plain("reminders.nudge.button_extend", lang),
+                "callback_data": f"ext:{assignment_id}",
+            },
+            {
+                "text": plain("reminders.nudge.button_details", lang),
+                "callback_data": f"det:{assignment_id}",
+            },
+        ]
+    ]
+
+
+def nudge_text(
+    stage: Stage, task: str, unit: str, due: datetime, tz: str, lang: str, now: datetime
+) -> Markup:
+    """Render the nudge of one stage to a unit's contacts."""
+    params: dict[str, Any] = {"task": task, "unit": unit, "due": format_moment(due, tz, lang)}
+    if stage.kind == "before":
+        days, hours = time_left(due, now)
+        left = (
+            t("reminders.nudge.left_days", lang, days=days)
+            if days
+            else t("reminders.nudge.left_hours", lang, hours=hours)
+        )
+        return t("reminders.nudge.before", lang, left=left, **params)
+    if stage.kind == "due":
+        return t("reminders.nudge.due", lang, **params)
+    return t("reminders.nudge.overdue", lang, days=days_overdue(due, now), **params)
+
+
+async def _write_nudges(
+    session: AsyncSession,
+    ctx: CampaignContext,
+    owed_list: list[Owed],
+    units: dict[int, tuple[str, int]],
+    people: dict[tuple[int, str], list[m.Person]],
+    now: datetime,
+    default_language: str,
+    report: PlanReport,
+) -> None:
+    """Write one nudge per contact of each unit."""
+    for owed in owed_list:
+        contacts = people.get((owed.unit_id, "contact"), [])
+        if not contacts:
+            report.unreachable_units.add(owed.unit_id)
+            continue
+        payloads: dict[str, dict[str, Any]] = {}
+        for person in contacts:
+            lang = language_of(person, default_language)
+            if lang not in payloads:
+                text = nudge_text(
+                    owed.stage,
+                    owed.task.title,
+                    units[owed.unit_id][0],
+                    owed.due_at,
+                    ctx.timezone,
+                    lang,
+                    now,
+                )
+                payloads[lang] = message(text, _buttons(owed.assignment_id, lang))
+            report.nudges += await enqueue(
+                session,
+                key=f"nudge:{owed.assignment_id}:{owed.stage.key}:{_epoch(owed.due_at)}:{person.id}",
+                chat_id=person.telegram_id,
+                kind="nudge",
+                payload=payloads[lang],
+                now=now,
+                person_id=person.id,
+                campaign_id=ctx.id,
+                assignment_id=owed.assignment_id,
+                planned_due_at=owed.due_at,
+            )
+
+
+async def escalation_recipients(
+    session: AsyncSession,
+    campaign_id: int,
+    stage: Stage,
+    heads: list[m.Person],
+    cache: dict[tuple[str, ...], list[m.Person]],
+) -> tuple[list[m.Person], bool]:
+    """Return who is told of an escalation, and whether it went to the office for want of a head."""
+
+    async def role(*names: str) -> list[m.Person]:
+        if names not in cache:
+            cache[names] = await holders(session, campaign_id, names)
+        return cache[names]
+
+    if stage.to == "head":
+        return (heads, False) if heads else (await role("office"), True)
+    if stage.to == "leaders":
+        return await role("leader", "office"), False
+    return await role("office"), False
+
+
+async def _write_escalations(
+    session: AsyncSession,
+    ctx: CampaignContext,
+    owed_list: list[Owed],
+    units: dict[int, tuple[str, int]],
+    people: dict[tuple[int, str], list[m.Person]],
+    now: datetime,
+    default_language: str,
+    report: PlanReport,
+) -> None:
+    """Write one escalation message (split if long) per recipient for this batch."""
+    cache: dict[tuple[str, ...], list[m.Person]] = {}
+    inbox: dict[int, tuple[m.Person, dict[int, Owed]]] = {}
+    for owed in owed_list:
+        recipients, _ = await escalation_recipients(
+            session, ctx.id, owed.stage, people.get((owed.unit_id, "head"), []), cache
+        )
+        for person in recipients:
+            _, items = inbox.setdefault(person.id, (person, {}))
+            kept = items.get(owed.assignment_id)
+            # Stages of one assignment falling due together for one person: the latest wins.
+            if kept is None or owed.stage.order > kept.stage.order:
+                items[owed.assignment_id] = owed
+    for person, items in inbox.values():
+        lang = language_of(person, default_language)
+        entries = sorted(
+            items.values(), key=lambda o: (o.task.position, o.due_at, units[o.unit_id][1])
+        )
+        digest = hashlib.sha1(
+            "|".join(
+                f"{o.assignment_id}:{o.stage.key}:{_epoch(o.due_at)}" for o in entries
+            ).encode(),
+            usedforsecurity=False,
+        ).hexdigest()[:16]
+        single = entries[0] if len(entries) == 1 else None
+        for part, text in enumerate(_escalation_texts(ctx, entries, units, now, lang)):
+            report.escalations += await enqueue(
+                session,
+                key=f"esc:{ctx.id}:{person.id}:{digest}:{part}",
+                chat_id=person.telegram_id,
+                kind="escalation",
+                payload=message(text),
+                now=now,
+                person_id=person.id,
+                campaign_id=ctx.id,
+                # One unit: the sender can drop it if the unit submits in the meantime.
+                assignment_id=single.assignment_id if single else None,
+                planned_due_at=single.due_at if single else None,
+            )
+
+
+def _escalation_texts(
+    ctx: CampaignContext,
+    entries: list[Owed],
+    units: dict[int, tuple[str, int]],
+    now: datetime,
+    lang: str,
+) -> list[str]:
+    tz = ctx.timezone
+    title = t("reminders.escalation.title", lang, campaign=ctx.title)
+    if len(entries) == 1:
+        owed = entries[0]
+        line = t(
+            "reminders.escalation.single",
+            lang,
+            unit=units[owed.unit_id][0],
+            task=owed.task.title,
+            days=days_overdue(owed.due_at, now),
+            due=format_moment(owed.due_at, tz, lang),
+        )
+        return [f"{title}\n{line}"]
+    groups: dict[tuple[int, datetime], list[Owed]] = defaultdict(list)
+    for owed in entries:
+        groups[(owed.task.id, owed.due_at)].append(owed)
+    lines: list[str] = []
+    separator = plain("reminders.separator", lang)
+    for (_, due_at), group in groups.items():
+        names = [units[o.unit_id][0] for o in group]
+        for chunk in _name_chunks(names, separator):
+            lines.append(
+                t(
+                    "reminders.escalation.group",
+                    lang,
+                    task=group[0].task.title,
+                    due=format_moment(due_at, tz, lang),
+                    count=len(group),
+                    days=days_overdue(due_at, now),
+                    units=separator.join(chunk),
+                )
+            )
+    return pack(title, lines, lang)
+
+
+def _name_chunks(names: list[str], separator: str) -> list[list[str]]:
+    """Split names into runs short enough for one message line once escaped."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        width = len(html.escape(name, quote=False)) + len(separator)
+        if chunks[-1] and size + width > LINE_BUDGET:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(name)
+        size += width
+    return chunks
