@@ -1,0 +1,205 @@
+"""End to end: `duban run` and people talking to it through the fake Bot API server.
+
+Invites redeemed -> contact /mine -> /submit a document -> the office accepts -> the leader's
+/status shows 1/N -> the leader's free text "甲县" shows the unit. The conversation is written
+to docs/transcript.md so that a newcomer can see what using duban looks like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import clean_env, duban_command, run_duban
+from tests.conftest import EXAMPLE, ROOT
+from tests.fakebotapi import FakeBotAPI, FakeUser
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "777001:E2E-conversation"
+TRANSCRIPT = ROOT / "docs" / "transcript.md"
+# The fake server enforces one message a second per chat: people type slower than that.
+PAUSE = 1.1
+
+
+def shifted_plan(days_until_report: int) -> str:
+    """Return the example campaign moved in time so that the research report is due soon."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    today = datetime.now(UTC).astimezone().date()
+    shift = (today + timedelta(days=days_until_report)) - date(2017, 5, 10)
+
+    def move(match: re.Match[str]) -> str:
+        return (date.fromisoformat(match.group(0)) + shift).isoformat()
+
+    return re.sub(r"\b2017-\d\d-\d\d\b", move, text)
+
+
+class Transcript:
+    """What each person said and what the bot answered, in order."""
+
+    def __init__(self, srv: FakeBotAPI) -> None:
+        self.srv = srv
+        self.lines: list[str] = []
+        self.seen = 0
+
+    def person(self, who: str, what: str) -> None:
+        self.flush()
+        self.lines.append(f"**{who}**: {what}\n")
+
+    def flush(self) -> None:
+        for message in self.srv.sent[self.seen :]:
+            chat = message["chat"]
+            name = chat.get("title") or chat.get("first_name") or str(chat["id"])
+            body = message.get("text") or message.get("caption") or ""
+            if message.get("document"):
+                body = f"📎 {message['document'].get('file_name', '')}\n{body}"
+            buttons = [
+                b["text"]
+                for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+                for b in row
+            ]
+            quoted = "\n".join(f"> {line}" if line else ">" for line in body.split("\n"))
+            extra = f"\n>\n> [{'] ['.join(buttons)}]" if buttons else ""
+            self.lines.append(f"*duban → {name}*\n\n{quoted}{extra}\n")
+        self.seen = len(self.srv.sent)
+
+    def write(self, path: Path) -> None:
+        self.flush()
+        header = (
+            "# What using duban looks like\n\n"
+            "This transcript is written by `tests/test_e2e_conversation.py` from a real run of\n"
+            "`duban run` against the fake Bot API server: the reference campaign, moved in time\n"
+            "so that its research report is due in three days. Bold lines are what people sent;\n"
+            "quoted blocks are what the bot answered, with its buttons in brackets.\n\n"
+        )
+        path.write_text(header + "\n".join(self.lines), encoding="utf-8")
+
+
+def last_with_button(srv: FakeBotAPI, chat_id: int, prefix: str) -> tuple[dict[str, Any], str]:
+    for message in reversed(srv.sent_to(chat_id)):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if str(button.get("callback_data", "")).startswith(prefix):
+                    return message, button["callback_data"]
+    raise AssertionError(f"no button {prefix!r} in chat {chat_id}: {srv.texts_to(chat_id)}")
+
+
+async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> None:
+    plan = tmp_path / "campaign.toml"
+    plan.write_text(shifted_plan(3), encoding="utf-8")
+    async with FakeBotAPI(token=TOKEN, bot_username="duban_bot") as srv:
+        env = clean_env(
+            DUBAN_TELEGRAM_TOKEN=TOKEN,
+            DUBAN_TELEGRAM_BASE_URL=srv.base_url,
+            DUBAN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'duban.db'}",
+            DUBAN_SCHEDULER_TICK_SECONDS="2",
+        )
+        log_path = tmp_path / "run.log"
+        log = log_path.open("wb")
+        proc = await asyncio.create_subprocess_exec(
+            *duban_command(),
+            "run",
+            "--plan",
+            str(plan),
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        script = Transcript(srv)
+        try:
+            await srv.wait_for(lambda s: s.calls("getUpdates"), timeout=60)
+
+            async def invite(*args: str) -> str:
+                made = await asyncio.to_thread(run_duban, "invite", *args, cwd=tmp_path, env=env)
+                assert made.code == 0, made.err
+                found = re.search(r"start=(\S+)", made.out)
+                assert found, made.out
+                return found.group(1)
+
+            async def say(user: FakeUser, who: str, text: str, expect: str) -> str:
+                """Send a text and return the first new message to that person holding `expect`.
+
+                Pushed messages (announcements, nudges) may arrive in between.
+                """
+                before = len(srv.sent_to(user.id))
+                script.person(who, text)
+                srv.send_text(user, text)
+
+                def answered(s: FakeBotAPI) -> str | None:
+                    return next((x for x in s.texts_to(user.id)[before:] if expect in x), None)
+
+                found = await srv.wait_for(answered, timeout=20)
+                await asyncio.sleep(PAUSE)
+                return str(found)
+
+            async def press(user: FakeUser, who: str, prefix: str, label: str) -> None:
+                message, data = last_with_button(srv, user.id, prefix)
+                script.person(who, f"〔按下“{label}”〕")
+                before = len(srv.callback_answers)
+                srv.press_button(user, message, data)
+                await srv.wait_for(lambda s: len(s.callback_answers) > before, timeout=20)
+                await asyncio.sleep(PAUSE)
+
+            office = srv.add_user("办公室主任")
+            leader = srv.add_user("领导小组组长")
+            contact = srv.add_user("甲县联络员")
+            for user, who, args in (
+                (office, "办公室主任", ("office",)),
+                (leader, "领导小组组长", ("leader",)),
+                (contact, "甲县联络员", ("contact", "甲县")),
+            ):
+                code = await invite(*args)
+                await say(user, who, f"/start {code}", "登记成功")
+
+            mine = await say(contact, "甲县联络员", "/mine", "甲县总工会")
+            assert "书面调研报告" in mine and ("剩 2 天" in mine or "剩 3 天" in mine)
+
+            await say(contact, "甲县联络员", "/submit", "请选择")
+            await press(contact, "甲县联络员", "sub:", "书面调研报告")
+            await srv.wait_for(
+                lambda s: any("请发送" in x for x in s.texts_to(contact.id)), timeout=20
+            )
+            script.person("甲县联络员", "〔发送文件“甲县总工会调研报告.pdf”〕")
+            before = len(srv.sent_to(contact.id))
+            srv.send_document(contact, "甲县总工会调研报告.pdf", b"%PDF-1.4 report")
+            await srv.wait_for(lambda s: len(s.sent_to(contact.id)) > before, timeout=20)
+            await asyncio.sleep(PAUSE)
+            await press(contact, "甲县联络员", "sc:ok", "确认")
+            await srv.wait_for(
+                lambda s: any("已报送" in x for x in s.texts_to(contact.id)), timeout=20
+            )
+
+            # The office receives the file, copied in, with accept / return buttons (outbox).
+            await srv.wait_for(
+                lambda s: any(m.get("document") for m in s.sent_to(office.id)), timeout=30
+            )
+            await asyncio.sleep(PAUSE)
+            await press(office, "办公室主任", "rev:ok:", "通过")
+            await srv.wait_for(
+                lambda s: any("已通过" in x for x in s.texts_to(contact.id)), timeout=30
+            )
+
+            status = await say(leader, "领导小组组长", "/status", "合计")
+            assert re.search(r"已报 1/13", status), status
+            unit = await say(leader, "领导小组组长", "甲县", "甲县总工会")
+            assert "甲县总工会" in unit and "已通过" in unit
+            await say(leader, "领导小组组长", "调研报告谁没交", "未报送")
+
+            script.flush()
+            assert srv.rejected == [], [str(r) for r in srv.rejected]
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=30)
+            log.close()
+        output = log_path.read_text(encoding="utf-8", errors="replace")
+        assert proc.returncode == 0, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+        script.write(TRANSCRIPT)
