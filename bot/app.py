@@ -23,6 +23,9 @@ from bot.runtime import Clock, Runtime, system_clock
 from bot.services.invites import has_admin
 from bot.services.plan_load import load_plan_into
 from handlers.menu import set_commands
+from scheduler.leader import Leadership, make_leader, setup_lock
+from scheduler.limits import TelegramLimiter
+from scheduler.tick import Scheduler, limits_of
 
 log = logging.getLogger("duban")
 BOT_USERNAME_SETTING = "bot_username"
@@ -33,15 +36,18 @@ def build_application(
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Build the python-telegram-bot Application with every handler registered."""
     token = config.require_token()
+    runtime = Runtime(config=config, db=db, clock=clock)
     app = (
         ApplicationBuilder()
         .token(token)
         .base_url(config.telegram.base_url)
         .base_file_url(config.telegram.file_url)
         .concurrent_updates(True)
+        # Replies and the outbox sender share one view of Telegram's flood limits.
+        .rate_limiter(TelegramLimiter(limits_of(runtime)))
         .build()
     )
-    app.bot_data["runtime"] = Runtime(config=config, db=db, clock=clock)
+    app.bot_data["runtime"] = runtime
     handlers.register(app)
     return app
 
@@ -65,36 +71,47 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
             'telegram.mode = "webhook" is not supported by this version yet; use "polling"'
         )
     lang = config.ui.default_language
+    # SQLite: the file lock is taken here, so a second run is refused before touching anything.
+    leader = make_leader(config.database.url)
     db = Database(config.database.url)
     try:
-        before, after = await upgrade(db)
-        if before != after:
-            log.info("database migrated from %s to %s", before or "empty", after)
-        if plan_path:
-            # Reading the plan before the bot serves anyone blocks nobody.
-            plan_text = Path(plan_path).read_text(encoding="utf-8")  # noqa: ASYNC240
-            plan = load_plan(plan_path)
-            for warning in plan.warnings:
-                log.warning("%s", warning)
-            report = await load_plan_into(
-                db,
-                plan,
-                now=system_clock(),
-                actor="run",
-                plan_text=plan_text,
-            )
-            log.info("plan %s loaded (%s)", plan.key, "changed" if report.changed else "no change")
+        # PostgreSQL: one process at a time migrates and loads the plan.
+        async with setup_lock(config.database.url):
+            before, after = await upgrade(db)
+            if before != after:
+                log.info("database migrated from %s to %s", before or "empty", after)
+            if plan_path:
+                await _load_plan(db, plan_path)
         async with db.read() as session:
             if not await has_admin(session):
                 log.warning("%s", plain("cli.no_admin", lang))
         app = build_application(config, db)
-        await _serve(app, db)
+        await _serve(app, db, leader)
     finally:
+        await leader.release()
         await db.dispose()
     return 0
 
 
-async def _serve(app: Application[Any, Any, Any, Any, Any, Any], db: Database) -> None:
+async def _load_plan(db: Database, plan_path: str) -> None:
+    # Reading the plan before the bot serves anyone blocks nobody.
+    plan_text = Path(plan_path).read_text(encoding="utf-8")  # noqa: ASYNC240
+    plan = load_plan(plan_path)
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    report = await load_plan_into(
+        db,
+        plan,
+        now=system_clock(),
+        actor="run",
+        plan_text=plan_text,
+    )
+    log.info("plan %s loaded (%s)", plan.key, "changed" if report.changed else "no change")
+
+
+async def _serve(
+    app: Application[Any, Any, Any, Any, Any, Any], db: Database, leader: Leadership
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,7 +126,11 @@ async def _serve(app: Application[Any, Any, Any, Any, Any, Any], db: Database) -
             allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
         )
         log.info("polling for updates")
+        scheduler = Scheduler(app.bot_data["runtime"], app.bot, leader)
+        await scheduler.start()
         await stop.wait()
         log.info("stopping")
+        # The sender first: what is in flight still needs the bot, and is recorded as sent.
+        await scheduler.stop()
         await app.updater.stop()
         await app.stop()

@@ -1,0 +1,320 @@
+"""Telegram's flood limits, kept on our side: overall, per chat, per group, and 429 pauses.
+
+A send occupies a slot in each window it belongs to from the moment it starts until one
+window length after its answer arrived. Counting from the answer (not from the start) is
+what makes the limit hold against a server that counts strict sliding windows by arrival
+time: whatever the network delay, the server saw the earlier request before we heard back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger("duban.sender")
+
+# Bot API methods that put something into a chat: the ones Telegram rate-limits.
+SENDING_METHODS = frozenset(
+    {
+        "sendmessage",
+        "senddocument",
+        "sendphoto",
+        "sendvideo",
+        "sendaudio",
+        "sendvoice",
+        "sendanimation",
+        "sendsticker",
+        "sendmediagroup",
+        "sendlocation",
+        "sendcontact",
+        "sendpoll",
+        "copymessage",
+        "copymessages",
+        "forwardmessage",
+        "forwardmessages",
+        "editmessagetext",
+        "editmessagecaption",
+        "editmessagemedia",
+    }
+)
+GROUP_PER_MINUTE = 20
+CHAT_INTERVAL = 1.0
+GROUP_WINDOW = 60.0
+# How long a reply waits for the overall window before it goes anyway (Telegram tolerates
+# short bursts; a person waiting for an answer should not).
+REPLY_MAX_WAIT = 2.0
+
+# Set inside the sender's own requests so that the PTB rate limiter lets them through: the
+# sender has already taken their slots.
+FROM_SENDER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "duban_from_sender", default=False
+)
+
+
+class Window:
+    """At most `limit` sends whose slot is still held, each held until `length` after its answer."""
+
+    def __init__(self, limit: int, length: float) -> None:
+        self.limit = limit
+        self.length = length
+        # token -> moment the slot frees (math.inf while the request is in flight)
+        self._release: dict[int, float] = {}
+
+    def _prune(self, now: float) -> None:
+        done = [token for token, until in self._release.items() if until <= now]
+        for token in done:
+            del self._release[token]
+
+    def full(self, now: float) -> bool:
+        """Return True if no slot is free at `now`."""
+        self._prune(now)
+        return len(self._release) >= self.limit
+
+    def next_free(self, now: float) -> float:
+        """Return when a slot frees (now if one is free; inf if all wait for answers)."""
+        if not self.full(now):
+            return now
+        return min(self._release.values())
+
+    def idle(self, now: float) -> bool:
+        """Return True if the window holds nothing (it may be forgotten)."""
+        self._prune(now)
+        return not self._release
+
+    def take(self, token: int) -> None:
+        """Hold a slot for a request that starts now."""
+        self._release[token] = math.inf
+
+    def finish(self, token: int, now: float) -> None:
+        """Start the slot's countdown: the request's answer arrived at `now`."""
+        if token in self._release:
+            self._release[token] = now + self.length
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """The slots one request holds."""
+
+    token: int
+    chat_id: int
+    group: bool
+
+
+def _global_window(per_second: float, span: float) -> Window:
+    # 30/s over 1 s is 30 slots per second; a fractional rate such as 2.5/s is 2 slots per 0.8 s.
+    limit = max(1, math.floor(per_second * span))
+    return Window(limit, limit / per_second)
+
+
+class RateLimits:
+    """Every flood limit of one bot token, shared by the sender and the handlers' replies."""
+
+    def __init__(
+        self,
+        per_second: float = 30,
+        *,
+        global_window: float = 1.0,
+        chat_interval: float = CHAT_INTERVAL,
+        group_per_minute: int = GROUP_PER_MINUTE,
+        group_window: float = GROUP_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_second = per_second
+        self.clock = clock
+        self._global = _global_window(per_second, global_window)
+        self._chat_interval = chat_interval
+        self._group_limit = group_per_minute
+        self._group_window = group_window
+        self._chats: dict[int, Window] = {}
+        self._groups: dict[int, Window] = {}
+        # None pauses everything; a chat id pauses that chat (a 429's retry_after).
+        self._paused: dict[int | None, float] = {}
+        self._tokens = itertools.count(1)
+        self._replies_waiting = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def now(self) -> float:
+        """Return the limiter's clock (monotonic seconds)."""
+        return self.clock()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a slot starts its countdown or a pause is set."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _paused_at(self, scope: int | None, now: float) -> bool:
+        until = self._paused.get(scope)
+        if until is None:
+            return False
+        if until <= now:
+            del self._paused[scope]
+            return False
+        return True
+
+    def global_ready(self, now: float) -> bool:
+        """Return True if a send may start now as far as the overall limit goes."""
+        return not self._paused_at(None, now) and not self._global.full(now)
+
+    def sender_may_send(self, now: float) -> bool:
+        """Return True if the sender may take an overall slot (replies waiting go first)."""
+        return self._replies_waiting == 0 and self.global_ready(now)
+
+    def chat_ready(self, chat_id: int, group: bool, now: float) -> bool:
+        """Return True if the chat's own limits (and pauses) allow a send now."""
+        if self._paused_at(None, now) or self._paused_at(chat_id, now):
+            return False
+        chat = self._chats.get(chat_id)
+        if chat is not None and chat.full(now):
+            return False
+        if group:
+            window = self._groups.get(chat_id)
+            if window is not None and window.full(now):
+                return False
+        return True
+
+    def busy_chats(self, now: float) -> set[int]:
+        """Return the chats that may not be sent to now (and forget idle windows)."""
+        busy: set[int] = set()
+        for windows in (self._chats, self._groups):
+            for chat_id, window in list(windows.items()):
+                if window.idle(now):
+                    del windows[chat_id]
+                elif window.full(now):
+                    busy.add(chat_id)
+        busy.update(
+            scope
+            for scope in list(self._paused)
+            if scope is not None and self._paused_at(scope, now)
+        )
+        return busy
+
+    def next_change(self, now: float) -> float:
+        """Return the next moment a slot frees or a pause ends (inf if none is pending)."""
+        moments = [until for until in self._paused.values() if until > now]
+        moments.append(self._global.next_free(now) if self._global.full(now) else math.inf)
+        for windows in (self._chats, self._groups):
+            for window in windows.values():
+                if window.full(now):
+                    moments.append(window.next_free(now))
+        return min(moments)
+
+    def begin(self, chat_id: int, group: bool) -> Ticket:
+        """Take the overall, chat and (for groups) group slots for a request starting now."""
+        ticket = Ticket(next(self._tokens), chat_id, group)
+        self._global.take(ticket.token)
+        self._chats.setdefault(chat_id, Window(1, self._chat_interval)).take(ticket.token)
+        if group:
+            window = self._groups.setdefault(chat_id, Window(self._group_limit, self._group_window))
+            window.take(ticket.token)
+        return ticket
+
+    def finish(self, ticket: Ticket) -> None:
+        """Start the countdown of the ticket's slots: its answer has arrived."""
+        now = self.now()
+        self._global.finish(ticket.token, now)
+        for windows in (self._chats, self._groups):
+            window = windows.get(ticket.chat_id)
+            if window is not None:
+                window.finish(ticket.token, now)
+        self._changed()
+
+    def pause(self, chat_id: int, group: bool, seconds: float) -> None:
+        """Honour a 429: send nothing into the limited scope for `seconds`.
+
+        Telegram does not say which limit a 429 is for, so it pauses everything, except a
+        pause longer than the overall window on a group: that is the group's per-minute limit.
+        """
+        until = self.now() + seconds
+        self._paused[chat_id] = max(until, self._paused.get(chat_id, 0.0))
+        if not (group and seconds > self._global.length):
+            self._paused[None] = max(until, self._paused.get(None, 0.0))
+        log.warning("Telegram asked to wait %.0f s (chat %s)", seconds, chat_id)
+        self._changed()
+
+    async def acquire_for_reply(self, chat_id: int, group: bool) -> Ticket:
+        """Wait for pauses and (briefly) for an overall slot, then take the slots of a reply."""
+        self._replies_waiting += 1
+        try:
+            deadline = self.now() + REPLY_MAX_WAIT
+            while True:
+                now = self.now()
+                paused = self._paused_at(None, now) or self._paused_at(chat_id, now)
+                if not paused and (not self._global.full(now) or now >= deadline):
+                    break
+                wake = min(self.next_change(now), now + 0.05)
+                await asyncio.sleep(max(0.001, wake - now))
+        finally:
+            self._replies_waiting -= 1
+        return self.begin(chat_id, group)
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """Return a RetryAfter's wait in seconds (PTB gives an int or a timedelta)."""
+    # Read the stored value: the public property warns about its future type.
+    value = exc._retry_after
+    return max(1.0, value.total_seconds())
+
+
+class TelegramLimiter(BaseRateLimiter[None]):
+    """Route the handlers' direct replies through the shared limits (the sender passes through).
+
+    A reply waits for a 429 pause and, briefly, for an overall slot, but not for its chat's
+    one-a-second slot: the person just wrote and expects the answer at once. Its slots still
+    count, so the sender does not push a nudge into the same chat right after it.
+    """
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Send one request, holding its slots unless the sender already holds them."""
+        chat_id = _chat_id(data.get("chat_id"))
+        if FROM_SENDER.get() or endpoint.lower() not in SENDING_METHODS or chat_id is None:
+            return await callback(*args, **kwargs)
+        group = chat_id < 0
+        ticket = await self.limits.acquire_for_reply(chat_id, group)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            self.limits.pause(chat_id, group, retry_after_seconds(exc))
+            raise
+        finally:
+            self.limits.finish(ticket)
+
+
+def _chat_id(value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None  # "@channelname": not a chat we send to
+    return None
