@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.domain.policy import ReminderPolicy
 from bot.domain.reminders import Stage
-from bot.domain.timespec import Duration, parse_duration
+from bot.domain.timespec import WEEKDAYS, Duration, parse_duration
 from bot.i18n import format_moment, plain
 from bot.services.people import holders
 from scheduler.context import CampaignContext, day_text, load_contexts, unit_names, unit_people
@@ -196,14 +196,9 @@ async def _preview_notices(
         if weekly is not None and weekly[1] not in weeks:
             weeks.add(weekly[1])
             when = weekly[0].astimezone(ctx.base.zone)
-            clock = f"{when:%a} {when:%H:%M}"
-            found.append(
-                (
-                    weekly[0],
-                    plain("reminders.stage.bulletin", lang),
-                    plain("reminders.why.bulletin", lang, time=clock),
-                )
-            )
+            weekday = plain(f"reminders.weekday.{WEEKDAYS[when.weekday()]}", lang)
+            why = plain("reminders.why.bulletin", lang, weekday=weekday, time=f"{when:%H:%M}")
+            found.append((weekly[0], plain("reminders.stage.bulletin", lang), why))
         for at, stage, why in found:
             if start <= at <= end:
                 if board is None:

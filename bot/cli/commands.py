@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -304,6 +305,84 @@ async def export(args: argparse.Namespace) -> int:
     else:
         write_xlsx(table, path, campaign.title)
     out(plain("cli.exported", lang, count=len(table.rows), file=str(path)))
+    return 0
+
+
+def _moment(text: str, option: str, tz: str, lang: str) -> datetime:
+    """Read an ISO date-time; without an offset it is in the campaign's time zone."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            plain("reminders.dry.bad_moment", lang, option=option, value=text)
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(UTC)
+
+
+async def remind(args: argparse.Namespace) -> int:
+    """Preview the messages the schedule sends in one tick, or between two moments."""
+    # Imported here, like the bot itself in `run`: the scheduler package is the bot's runtime.
+    from scheduler.preview import preview
+
+    config = _config(args)
+    lang = config.ui.default_language
+    if not args.dry_run:
+        raise ConfigError(plain("reminders.dry.only_dry_run", lang))
+    db = await _open_db(config)
+    try:
+        async with db.read() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            tz = campaign.timezone
+            at = _moment(args.at, "--at", tz, lang) if args.at else now()
+            if args.until:
+                start, end = at, _moment(args.until, "--until", tz, lang)
+                if end < start:
+                    raise ConfigError(plain("reminders.dry.until_before_at", lang))
+                one_tick = False
+            else:
+                # The tick ending at T covers what fell due since the tick before it.
+                start = at - timedelta(seconds=config.scheduler.tick_seconds)
+                end, one_tick = at, True
+            first = start + timedelta(microseconds=1) if one_tick else start
+            lines = await preview(session, campaign, first, end, lang=lang, one_tick=one_tick)
+    finally:
+        await db.dispose()
+
+    def moment(value: datetime) -> str:
+        return format_moment(value, tz, lang, with_year=True)
+
+    key = "reminders.dry.tick" if one_tick else "reminders.dry.range"
+    out(plain(key, lang, campaign=campaign.title, start=moment(start), end=moment(end)))
+    for line in lines:
+        at_text = format_moment(line.at, tz, lang)
+        if line.task is None:
+            text = plain(
+                "reminders.dry.notice_line",
+                lang,
+                at=at_text,
+                stage=line.stage,
+                recipient=line.recipient,
+                why=line.why,
+            )
+        else:
+            text = plain(
+                "reminders.dry.line",
+                lang,
+                at=at_text,
+                task=line.task,
+                unit=line.unit,
+                stage=line.stage,
+                recipient=line.recipient,
+                why=line.why,
+            )
+        out(text)
+    out(
+        plain("reminders.dry.count", lang, count=len(lines))
+        if lines
+        else plain("reminders.dry.none", lang)
+    )
     return 0
 
 

@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", metavar="FILE", help="output file")
     export.set_defaults(func=commands.export)
 
+    remind = sub.add_parser(
+        "remind", parents=[common, campaign], help="preview the reminders the bot will send"
+    )
+    remind.add_argument("--dry-run", action="store_true", help="list, send nothing")
+    remind.add_argument("--at", metavar="T", help="the tick ending at T (default now)")
+    remind.add_argument("--until", metavar="T2", help="every message from T to T2")
+    remind.set_defaults(func=commands.remind)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
