@@ -132,6 +132,10 @@ class RateLimits:
         self.per_second = per_second
         self.clock = clock
         self._global = _global_window(per_second, global_window)
+        # Starts are also spaced evenly: a window's worth sent at once would come back, and
+        # free up, at once again, and a crash would catch a whole burst in flight.
+        self._spacing = 1.0 / per_second
+        self._next_start = -math.inf
         self._chat_interval = chat_interval
         self._group_limit = group_per_minute
         self._group_window = group_window
@@ -164,9 +168,12 @@ class RateLimits:
             return False
         return True
 
+    def _overall_free(self, now: float) -> bool:
+        return now >= self._next_start and not self._global.full(now)
+
     def global_ready(self, now: float) -> bool:
         """Return True if a send may start now as far as the overall limit goes."""
-        return not self._paused_at(None, now) and not self._global.full(now)
+        return not self._paused_at(None, now) and self._overall_free(now)
 
     def sender_may_send(self, now: float) -> bool:
         """Return True if the sender may take an overall slot (replies waiting go first)."""
@@ -205,6 +212,8 @@ class RateLimits:
         """Return the next moment a slot frees or a pause ends (inf if none is pending)."""
         moments = [until for until in self._paused.values() if until > now]
         moments.append(self._global.next_free(now) if self._global.full(now) else math.inf)
+        if self._next_start > now:
+            moments.append(self._next_start)
         for windows in (self._chats, self._groups):
             for window in windows.values():
                 if window.full(now):
@@ -214,6 +223,11 @@ class RateLimits:
     def begin(self, chat_id: int, group: bool) -> Ticket:
         """Take the overall, chat and (for groups) group slots for a request starting now."""
         ticket = Ticket(next(self._tokens), chat_id, group)
+        now = self.now()
+        # Keep to the schedule when a start is only a little late, so that small wake-up
+        # delays do not add up; after a pause, start a new schedule from now.
+        on_time = now - self._next_start < self._spacing
+        self._next_start = (self._next_start if on_time else now) + self._spacing
         self._global.take(ticket.token)
         self._chats.setdefault(chat_id, Window(1, self._chat_interval)).take(ticket.token)
         if group:
@@ -252,7 +266,7 @@ class RateLimits:
             while True:
                 now = self.now()
                 paused = self._paused_at(None, now) or self._paused_at(chat_id, now)
-                if not paused and (not self._global.full(now) or now >= deadline):
+                if not paused and (self._overall_free(now) or now >= deadline):
                     break
                 wake = min(self.next_change(now), now + 0.05)
                 await asyncio.sleep(max(0.001, wake - now))

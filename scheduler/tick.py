@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,24 +20,13 @@ from bot.db.engine import Database
 from bot.runtime import Runtime
 from scheduler.leader import Leadership
 from scheduler.limits import RateLimits
+from scheduler.planner import plan_tick
 from scheduler.sender import Sender
 
 log = logging.getLogger("duban.scheduler")
 
 PlanTick = Callable[..., Awaitable[Any]]
 LIMITS_KEY = "rate_limits"
-
-
-def find_planner() -> PlanTick | None:
-    """Return `scheduler.planner.plan_tick` if this version ships a planner."""
-    try:
-        module = importlib.import_module("scheduler.planner")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scheduler.planner":
-            raise
-        return None
-    plan: PlanTick | None = getattr(module, "plan_tick", None)
-    return plan
 
 
 def limits_of(runtime: Runtime) -> RateLimits:
@@ -64,7 +52,7 @@ class Scheduler:
     ) -> None:
         self.runtime = runtime
         self.leader = leader
-        self.planner = planner if planner is not None else find_planner()
+        self.planner: PlanTick = planner if planner is not None else plan_tick
         self.tick_seconds = tick_seconds or runtime.config.scheduler.tick_seconds
         self.sender = Sender(
             bot,
@@ -87,8 +75,6 @@ class Scheduler:
 
     async def start(self) -> None:
         """Start the tick loop and the sender."""
-        if self.planner is None:
-            log.warning("no reminder planner in this version: only queued messages are sent")
         self._tasks = [
             asyncio.create_task(self._tick_loop(), name="duban-tick"),
             asyncio.create_task(self.sender.run(), name="duban-sender"),
@@ -109,12 +95,9 @@ class Scheduler:
         self.ticks += 1
         if not await self.leader.check():
             return False
-        if self.planner is not None:
-            now: datetime = self.runtime.clock()
-            result = await self.planner(
-                self.db, now, default_language=self.runtime.default_language
-            )
-            log.debug("tick at %s planned %s", now.isoformat(), result)
+        now: datetime = self.runtime.clock()
+        result = await self.planner(self.db, now, default_language=self.runtime.default_language)
+        log.debug("tick at %s planned %s", now.isoformat(), result)
         # New rows may be waiting; the sender need not wait for its next look.
         self.runtime.poke_sender()
         return True
