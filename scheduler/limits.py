@@ -50,9 +50,11 @@ SENDING_METHODS = frozenset(
 GROUP_PER_MINUTE = 20
 CHAT_INTERVAL = 1.0
 GROUP_WINDOW = 60.0
-# How long a reply waits for the overall window before it goes anyway (Telegram tolerates
-# short bursts; a person waiting for an answer should not).
+# How long a reply waits for its slots before it goes anyway (Telegram tolerates short
+# bursts; a person waiting for an answer should not wait long).
 REPLY_MAX_WAIT = 2.0
+# A reply answered 429 is tried once more if the wait is at most this (seconds).
+REPLY_RETRY_MAX = 5.0
 
 # Set inside the sender's own requests so that the PTB rate limiter lets them through: the
 # sender has already taken their slots.
@@ -144,7 +146,10 @@ class RateLimits:
         # None pauses everything; a chat id pauses that chat (a 429's retry_after).
         self._paused: dict[int | None, float] = {}
         self._tokens = itertools.count(1)
+        # Replies that wait only for an overall slot: they go before the sender's rows.
         self._replies_waiting = 0
+        # Chats a reply is waiting for: the sender leaves them to the reply.
+        self._reply_chats: dict[int, int] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def now(self) -> float:
@@ -179,10 +184,7 @@ class RateLimits:
         """Return True if the sender may take an overall slot (replies waiting go first)."""
         return self._replies_waiting == 0 and self.global_ready(now)
 
-    def chat_ready(self, chat_id: int, group: bool, now: float) -> bool:
-        """Return True if the chat's own limits (and pauses) allow a send now."""
-        if self._paused_at(None, now) or self._paused_at(chat_id, now):
-            return False
+    def _chat_free(self, chat_id: int, group: bool, now: float) -> bool:
         chat = self._chats.get(chat_id)
         if chat is not None and chat.full(now):
             return False
@@ -191,6 +193,12 @@ class RateLimits:
             if window is not None and window.full(now):
                 return False
         return True
+
+    def chat_ready(self, chat_id: int, group: bool, now: float) -> bool:
+        """Return True if the sender may send into the chat now (limits, pauses, replies)."""
+        if self._paused_at(None, now) or self._paused_at(chat_id, now):
+            return False
+        return chat_id not in self._reply_chats and self._chat_free(chat_id, group, now)
 
     def busy_chats(self, now: float) -> set[int]:
         """Return the chats that may not be sent to now (and forget idle windows)."""
@@ -259,19 +267,30 @@ class RateLimits:
         self._changed()
 
     async def acquire_for_reply(self, chat_id: int, group: bool) -> Ticket:
-        """Wait for pauses and (briefly) for an overall slot, then take the slots of a reply."""
-        self._replies_waiting += 1
+        """Wait for pauses and (at most REPLY_MAX_WAIT) for free slots; take a reply's slots."""
+        deadline = self.now() + REPLY_MAX_WAIT
+        self._reply_chats[chat_id] = self._reply_chats.get(chat_id, 0) + 1
+        counted = False
         try:
-            deadline = self.now() + REPLY_MAX_WAIT
             while True:
                 now = self.now()
                 paused = self._paused_at(None, now) or self._paused_at(chat_id, now)
-                if not paused and (self._overall_free(now) or now >= deadline):
+                chat_free = self._chat_free(chat_id, group, now)
+                overall_free = self._overall_free(now)
+                if not paused and ((chat_free and overall_free) or now >= deadline):
                     break
+                only_overall = not paused and chat_free
+                if only_overall != counted:
+                    self._replies_waiting += 1 if only_overall else -1
+                    counted = only_overall
                 wake = min(self.next_change(now), now + 0.05)
                 await asyncio.sleep(max(0.001, wake - now))
         finally:
-            self._replies_waiting -= 1
+            if counted:
+                self._replies_waiting -= 1
+            left = self._reply_chats.pop(chat_id) - 1
+            if left:
+                self._reply_chats[chat_id] = left
         return self.begin(chat_id, group)
 
 
@@ -285,9 +304,9 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 class TelegramLimiter(BaseRateLimiter[None]):
     """Route the handlers' direct replies through the shared limits (the sender passes through).
 
-    A reply waits for a 429 pause and, briefly, for an overall slot, but not for its chat's
-    one-a-second slot: the person just wrote and expects the answer at once. Its slots still
-    count, so the sender does not push a nudge into the same chat right after it.
+    A reply waits for a 429 pause and, at most REPLY_MAX_WAIT, for its slots; it goes before
+    the sender's rows, and its slots count, so that a nudge and an answer into one chat do not
+    collide. A reply answered 429 with a short retry_after is tried once more.
     """
 
     def __init__(self, limits: RateLimits) -> None:
@@ -313,6 +332,22 @@ class TelegramLimiter(BaseRateLimiter[None]):
         if FROM_SENDER.get() or endpoint.lower() not in SENDING_METHODS or chat_id is None:
             return await callback(*args, **kwargs)
         group = chat_id < 0
+        try:
+            return await self._once(callback, args, kwargs, chat_id, group)
+        except RetryAfter as exc:
+            if retry_after_seconds(exc) > REPLY_RETRY_MAX:
+                raise
+        # A short wait was asked for (the pause is set): the person gets the answer late.
+        return await self._once(callback, args, kwargs, chat_id, group)
+
+    async def _once(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        chat_id: int,
+        group: bool,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         ticket = await self.limits.acquire_for_reply(chat_id, group)
         try:
             return await callback(*args, **kwargs)

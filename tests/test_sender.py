@@ -199,6 +199,30 @@ async def test_a_reply_counts_in_the_chat_window_so_no_429_follows(db: Database)
         assert srv.texts_to(user) == ["您的材料已收到", "提醒 #0"]
 
 
+async def test_a_reply_right_after_a_nudge_waits_for_the_chat_slot(db: Database) -> None:
+    async with FakeBotAPI(token=TOKEN) as srv:
+        user = srv.add_user(started=True)
+        await add_rows(db, [user.id])
+        async with rig(srv, db) as r:
+            await srv.wait_for(lambda s: s.texts_to(user), timeout=10)
+            # The person answers the nudge at once; the bot's reply must not hit a 429.
+            await r.bot.send_message(user.id, "已收到")
+        assert srv.count_429 == 0
+        assert srv.texts_to(user) == ["提醒 #0", "已收到"]
+        gap = [req.at for req in srv.calls("sendMessage")]
+        assert gap[1] - gap[0] >= 1.0
+
+
+async def test_a_reply_answered_429_is_tried_once_more(db: Database) -> None:
+    async with FakeBotAPI(token=TOKEN) as srv:
+        user = srv.add_user(started=True)
+        async with rig(srv, db, run=False) as r, Bot(TOKEN, base_url=srv.base_url) as outsider:
+            await outsider.send_message(user.id, "另一个进程")  # unseen by this process
+            await r.bot.send_message(user.id, "答复")
+        assert srv.count_429 == 1 and srv.retry_after_violations == 0
+        assert srv.texts_to(user) == ["另一个进程", "答复"]
+
+
 async def test_server_errors_and_dropped_connections_are_retried_with_backoff(
     db: Database,
 ) -> None:
