@@ -18,7 +18,7 @@ from bot.db.engine import Database
 from bot.domain.timespec import parse_clock
 from bot.i18n import format_moment, plain, t
 from bot.services.notify import language_of
-from bot.services.outbox import enqueue, message
+from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.people import holders
 from scheduler.context import (
     CampaignContext,
@@ -210,21 +210,19 @@ async def _push_all(
     default_language: str,
 ) -> int:
     """Write the texts (per language, in parts) to each person; return how many rows were new."""
-    added = 0
-    for person in people:
-        lang = language_of(person, default_language)
-        for part, text in enumerate(texts[lang]):
-            added += await enqueue(
-                session,
-                key=f"{key}:{person.id}:{part}",
-                chat_id=person.telegram_id,
-                kind=kind,
-                payload=message(text),
-                now=now,
-                person_id=person.id,
-                campaign_id=ctx.id,
-            )
-    return added
+    outgoing = [
+        Outgoing(
+            key=f"{key}:{person.id}:{part}",
+            chat_id=person.telegram_id,
+            kind=kind,
+            payload=message(text),
+            person_id=person.id,
+            campaign_id=ctx.id,
+        )
+        for person in people
+        for part, text in enumerate(texts[language_of(person, default_language)])
+    ]
+    return await enqueue_many(session, outgoing, now=now)
 
 
 @dataclass
@@ -297,24 +295,23 @@ async def _announce(
     by_person: dict[int, tuple[m.Person, list[int]]] = {}
     for unit_id, person in audience.contacts:
         by_person.setdefault(person.id, (person, []))[1].append(unit_id)
-    rendered: dict[tuple[str, tuple[int, ...]], list[str]] = {}
+    outgoing: list[Outgoing] = []
     for person, unit_ids in by_person.values():
         lang = language_of(person, default_language)
         # A contact of several units gets one message naming each.
         units = tuple(dict.fromkeys(unit_ids))
-        if (lang, units) not in rendered:
-            rendered[(lang, units)] = _announcement(ctx, phase, units, audience, lang)
-        for part, text in enumerate(rendered[(lang, units)]):
-            counts.announcements += await enqueue(
-                session,
-                key=f"announce:{phase.id}:{person.id}:{part}",
-                chat_id=person.telegram_id,
-                kind="announcement",
-                payload=message(text),
-                now=now,
-                person_id=person.id,
-                campaign_id=ctx.id,
+        for part, text in enumerate(_announcement(ctx, phase, units, audience, lang)):
+            outgoing.append(
+                Outgoing(
+                    key=f"announce:{phase.id}:{person.id}:{part}",
+                    chat_id=person.telegram_id,
+                    kind="announcement",
+                    payload=message(text),
+                    person_id=person.id,
+                    campaign_id=ctx.id,
+                )
             )
+    counts.announcements += await enqueue_many(session, outgoing, now=now)
     return new_mark
 
 
