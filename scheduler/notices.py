@@ -34,6 +34,7 @@ from scheduler.context import (
 LIST_NAMES = 30  # unit names a digest line shows before "and N in all"
 BULLETIN_ALL = 30  # a bulletin ranks every unit up to this many; beyond, the top and bottom
 BULLETIN_ENDS = 10
+DESCRIPTION_LIMIT = 1500  # characters of a phase's description in its announcement
 OPEN = ("pending", "returned")
 DONE = ("submitted", "accepted")
 STATE_PREFIX = "planner:"
@@ -332,7 +333,9 @@ def _announcement(
     )
     lines: list[str] = []
     if phase.description:
-        lines.append(t("reminders.announce.description", lang, text=phase.description))
+        # `pack` splits between lines only: keep the one free-text line well inside a message.
+        text = phase.description[:DESCRIPTION_LIMIT]
+        lines.append(t("reminders.announce.description", lang, text=text))
     if not audience.has_tasks:
         lines.append(t("reminders.announce.no_tasks", lang))
         return pack(title, lines, lang)

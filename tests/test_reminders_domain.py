@@ -210,9 +210,22 @@ policies = st.builds(
     st.sampled_from(WINDOWS),
     st.booleans(),
 )
-deadlines = st.datetimes(min_value=datetime(2017, 1, 1), max_value=datetime(2026, 11, 30)).map(
-    lambda d: d.replace(second=0, microsecond=0, tzinfo=ZONE).astimezone(UTC)
-)
+HOLIDAYS = [
+    datetime(2017, 5, 1),  # May Day: 4-29..5-1 off
+    datetime(2017, 5, 28),  # Dragon Boat: 5-28..5-30 off, Saturday 5-27 worked
+    datetime(2026, 10, 1),  # National Day: 10-1..10-7 off, Sunday 9-20 and Saturday 10-10 worked
+]
+
+
+def near(moment: datetime) -> st.SearchStrategy[datetime]:
+    return st.integers(-14 * 24 * 60, 14 * 24 * 60).map(lambda m: moment + timedelta(minutes=m))
+
+
+# Anywhere in 2017-2026, and often around the holidays with make-up working days.
+deadlines = st.one_of(
+    st.datetimes(min_value=datetime(2017, 1, 1), max_value=datetime(2026, 11, 30)),
+    *(near(day) for day in HOLIDAYS),
+).map(lambda d: d.replace(second=0, microsecond=0, tzinfo=ZONE).astimezone(UTC))
 # Gaps between ticks: a normal minute, a slow tick, or an outage of hours or days.
 gaps = st.one_of(
     st.just(timedelta(minutes=1)),
