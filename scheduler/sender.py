@@ -634,7 +634,8 @@ class Sender:
         self._queue: list[Claimed] = []
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._inflight_chats: set[int] = set()
-        self._results: asyncio.Queue[tuple[Claimed, Outcome]] = asyncio.Queue()
+        # Outcomes waiting to be recorded; None tells the writer to finish.
+        self._results: asyncio.Queue[tuple[Claimed, Outcome] | None] = asyncio.Queue()
         self._unwritten = 0
         self._wake = asyncio.Event()
         self._stopping = False
@@ -666,10 +667,7 @@ class Sender:
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
             watcher.cancel()
-            await self._wind_down()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await self._wind_down(writer)
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step."""
@@ -688,10 +686,14 @@ class Sender:
             self._poked = True
             self._wake.set()
 
-    async def _wind_down(self) -> None:
+    async def _wind_down(self, writer: asyncio.Task[None]) -> None:
         if self._inflight:
             await asyncio.wait(list(self._inflight.values()), timeout=SEND_BUDGET.total_seconds())
-        await self._flush(attempts=5)
+        self._results.put_nowait(None)
+        try:
+            await asyncio.wait_for(writer, timeout=SEND_BUDGET.total_seconds())
+        except TimeoutError:
+            log.error("gave up recording outcomes; their rows go again when the lease runs out")
         queued, self._queue = [row.id for row in self._queue], []
         with contextlib.suppress(Exception):
             await release(self.db, queued, owner=self.owner)
@@ -831,19 +833,18 @@ class Sender:
     # -- recording outcomes
 
     async def _write_results(self) -> None:
+        """Record outcomes as they come, all that are ready in one transaction."""
         while True:
-            first = await self._results.get()
-            batch = [first]
+            batch = [await self._results.get()]
             while not self._results.empty():
                 batch.append(self._results.get_nowait())
-            await self._record(batch, attempts=None)
-
-    async def _flush(self, attempts: int) -> None:
-        batch: list[tuple[Claimed, Outcome]] = []
-        while not self._results.empty():
-            batch.append(self._results.get_nowait())
-        if batch:
-            await self._record(batch, attempts=attempts)
+            done = None in batch
+            outcomes = [item for item in batch if item is not None]
+            if outcomes:
+                # While stopping, give up after a few tries rather than hang the shutdown.
+                await self._record(outcomes, attempts=5 if self._stopping else None)
+            if done:
+                return
 
     async def _record(self, batch: list[tuple[Claimed, Outcome]], attempts: int | None) -> None:
         """Write a batch of outcomes, retrying while the database is away."""
