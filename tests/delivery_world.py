@@ -157,6 +157,7 @@ async def rig(
     exclusive: bool = False,
     run: bool = True,
     poll_seconds: float = 1.0,
+    is_leader: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[Rig]:
     """Start a sender (in the background unless `run=False`) and stop it afterwards."""
     limits = limits or RateLimits(30)
@@ -177,6 +178,7 @@ async def rig(
             owner=owner,
             exclusive=exclusive,
             poll_seconds=poll_seconds,
+            is_leader=is_leader,
         )
         task = asyncio.create_task(sender.run()) if run else None
         try:

@@ -382,6 +382,28 @@ async def test_stop_at_once_for_closed_or_re_dated_assignments(db: Database) -> 
         assert [len(srv.texts_to(u)) for u in users] == [0, 0, 0, 1]
 
 
+async def test_losing_leadership_stops_sending_at_once(db: Database) -> None:
+    leading = [True]
+    async with FakeBotAPI(token=TOKEN) as srv:
+        users = [srv.add_user(started=True) for _ in range(90)]
+        await add_rows(db, [u.id for u in users])
+        async with rig(srv, db, is_leader=lambda: leading[0]) as r:
+            await srv.wait_for(lambda s: len(s.sent) >= 10, timeout=10)
+            leading[0] = False
+            r.sender._wake.set()
+
+            async def handed_back() -> bool:
+                return r.sender.idle and all(row.lease_owner is None for row in await outbox(db))
+
+            await eventually(handed_back, 5, "claimed rows handed back")
+            stopped_at = len(srv.sent)
+            await asyncio.sleep(1.5)
+            assert len(srv.sent) == stopped_at  # nothing more after the loss
+        assert stopped_at < 30  # only what was already in flight finished
+        counts = await statuses(db)
+        assert counts["sent"] == stopped_at and counts["pending"] == 90 - stopped_at
+
+
 async def test_a_lease_keeps_a_claimed_row_from_a_second_sender(db: Database) -> None:
     clock = FakeClock()
     await add_rows(db, list(range(1, 11)))
