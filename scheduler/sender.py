@@ -247,6 +247,11 @@ async def claim(
     )
     if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
+    # A read first: an idle outbox, looked at every second, never takes SQLite's write lock.
+    async with db.read() as session:
+        due = await session.scalar(select(m.Outbox.id).where(*_claimable(now)).limit(1))
+    if due is None:
+        return []
     claimed: list[Claimed] = []
     async with db.write() as session:
         rows = list(await session.scalars(query))
