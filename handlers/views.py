@@ -12,8 +12,8 @@ from bot.services.progress import AssignmentView, CampaignProgress
 
 
 def state_label(view: AssignmentView, lang: str) -> Markup:
-    """Name an assignment's state, overdue included."""
-    return t("state.overdue" if view.overdue else f"state.{view.status}", lang)
+    """Name an assignment's state (how late it is, `when_label` says)."""
+    return t(f"state.{view.status}", lang)
 
 
 def when_label(view: AssignmentView, now: datetime, lang: str) -> Markup:

@@ -81,12 +81,16 @@ class Transcript:
         path.write_text(header + "\n".join(self.lines), encoding="utf-8")
 
 
-def last_with_button(srv: FakeBotAPI, chat_id: int, prefix: str) -> tuple[dict[str, Any], str]:
+def last_with_button(
+    srv: FakeBotAPI, chat_id: int, prefix: str, label: str
+) -> tuple[dict[str, Any], str]:
+    """Find the newest message with a button whose data starts with `prefix` and text has `label`."""
     for message in reversed(srv.sent_to(chat_id)):
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
             for button in row:
-                if str(button.get("callback_data", "")).startswith(prefix):
-                    return message, button["callback_data"]
+                data = str(button.get("callback_data", ""))
+                if data.startswith(prefix) and label in button["text"]:
+                    return message, data
     raise AssertionError(f"no button {prefix!r} in chat {chat_id}: {srv.texts_to(chat_id)}")
 
 
@@ -140,7 +144,7 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
                 return str(found)
 
             async def press(user: FakeUser, who: str, prefix: str, label: str) -> None:
-                message, data = last_with_button(srv, user.id, prefix)
+                message, data = last_with_button(srv, user.id, prefix, label)
                 script.person(who, f"〔按下“{label}”〕")
                 before = len(srv.callback_answers)
                 srv.press_button(user, message, data)
@@ -164,7 +168,8 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
             await say(contact, "甲县联络员", "/submit", "请选择")
             await press(contact, "甲县联络员", "sub:", "书面调研报告")
             await srv.wait_for(
-                lambda s: any("请发送" in x for x in s.texts_to(contact.id)), timeout=20
+                lambda s: any("请发送《书面调研报告》" in x for x in s.texts_to(contact.id)),
+                timeout=20,
             )
             script.person("甲县联络员", "〔发送文件“甲县总工会调研报告.pdf”〕")
             before = len(srv.sent_to(contact.id))
@@ -187,7 +192,8 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
             )
 
             status = await say(leader, "领导小组组长", "/status", "合计")
-            assert re.search(r"已报 1/13", status), status
+            research = status[status.index("书面调研报告") :]
+            assert research.split("\n")[1].count("已报 1/13") == 1, status
             unit = await say(leader, "领导小组组长", "甲县", "甲县总工会")
             assert "甲县总工会" in unit and "已通过" in unit
             await say(leader, "领导小组组长", "调研报告谁没交", "未报送")
