@@ -1,0 +1,1 @@
+"""Reports people look at: the progress chart, the bulletin image, calendars."""
