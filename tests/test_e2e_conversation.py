@@ -53,7 +53,16 @@ class Transcript:
         self.lines.append(f"**{who}**: {what}\n")
 
     def flush(self) -> None:
-        for message in self.srv.sent[self.seen :]:
+        """Add what the bot sent (or edited) since the last flush, in the order it happened."""
+        shown = ("sendMessage", "sendDocument", "sendPhoto", "editMessageText")
+        for request in self.srv.requests[self.seen :]:
+            if (
+                not request.ok
+                or request.method not in shown
+                or not isinstance(request.result, dict)
+            ):
+                continue
+            message = request.result
             chat = message["chat"]
             name = chat.get("title") or chat.get("first_name") or str(chat["id"])
             body = message.get("text") or message.get("caption") or ""
@@ -64,10 +73,11 @@ class Transcript:
                 for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
                 for b in row
             ]
-            quoted = "\n".join(f"> {line}" if line else ">" for line in body.split("\n"))
+            quoted = "\n".join(f"> {line}" if line else ">" for line in body.strip().split("\n"))
             extra = f"\n>\n> [{'] ['.join(buttons)}]" if buttons else ""
-            self.lines.append(f"*duban → {name}*\n\n{quoted}{extra}\n")
-        self.seen = len(self.srv.sent)
+            edited = "（修改了上一条）" if request.method == "editMessageText" else ""
+            self.lines.append(f"*duban → {name}*{edited}\n\n{quoted}{extra}\n")
+        self.seen = len(self.srv.requests)
 
     def write(self, path: Path) -> None:
         self.flush()
@@ -84,7 +94,7 @@ class Transcript:
 def last_with_button(
     srv: FakeBotAPI, chat_id: int, prefix: str, label: str
 ) -> tuple[dict[str, Any], str]:
-    """Find the newest message with a button whose data starts with `prefix` and text has `label`."""
+    """Find the newest message with a button `prefix…` whose text holds `label`."""
     for message in reversed(srv.sent_to(chat_id)):
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
             for button in row:
