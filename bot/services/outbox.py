@@ -84,6 +84,8 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
     # INSERTs); RETURNING counts the rows a conflict did not skip, on both databases.
     returned = await session.execute(stmt.returning(m.Outbox.id), rows)
     return len(returned.all())
+
+
 async def enqueue(
     session: AsyncSession,
     *,
