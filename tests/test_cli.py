@@ -84,7 +84,9 @@ def test_load_status_export_invite(work: Path) -> None:
     xlsx = work / "x.xlsx"
     exported = duban(work, "export", "--format", "xlsx", "-o", str(xlsx))
     assert exported.code == 0, exported.err
-    sheet = load_workbook(xlsx).active
+    book = load_workbook(xlsx)
+    assert book.sheetnames[0] == "汇总" and "调查研究" in book.sheetnames
+    sheet = book["全部单位任务"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:4] == ("阶段", "任务", "单位", "状态")
     assert len(rows) == 62

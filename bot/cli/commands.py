@@ -24,7 +24,7 @@ from bot.plan import load_plan
 from bot.plan.summary import summarize
 from bot.services import invites as invite_service
 from bot.services.campaigns import pick_campaign
-from bot.services.export import build_export, write_csv, write_xlsx
+from bot.services.export import build_export, build_workbook, write_csv, xlsx_bytes
 from bot.services.lookup import find_task, find_unit
 from bot.services.plan_load import load_plan_into
 from bot.services.progress import assignment_views, campaign_progress
@@ -296,15 +296,20 @@ async def export(args: argparse.Namespace) -> int:
     try:
         async with db.read() as session:
             campaign = await pick_campaign(session, args.campaign)
-            table = await build_export(session, campaign, now(), lang)
+            if args.format == "csv":
+                table = await build_export(session, campaign, now(), lang)
+            else:
+                book = await build_workbook(session, campaign, now(), lang)
     finally:
         await db.dispose()
     path = Path(args.output or f"{campaign.key}.{args.format}")
     if args.format == "csv":
         write_csv(table, path)
+        count = len(table.rows)
     else:
-        write_xlsx(table, path, campaign.title)
-    out(plain("cli.exported", lang, count=len(table.rows), file=str(path)))
+        path.write_bytes(xlsx_bytes(book))
+        count = book.assignments
+    out(plain("cli.exported", lang, count=count, file=str(path)))
     return 0
 
 
