@@ -418,25 +418,34 @@ async def _digest_data(
         if task_id in tasks
     ]
     due_today.sort(key=lambda x: (x[1], x[0].position))
-    overdue = []
-    for task_id, count in await session.execute(
-        select(a.task_id, func.count())
-        .where(*live, a.status.in_(OPEN), a.due_at < now)
-        .group_by(a.task_id)
-    ):
-        if task_id not in tasks:
-            continue
-        # Only the first names are shown, so only they are read.
-        names = list(
-            await session.scalars(
-                select(u.name)
-                .join(a, a.unit_id == u.id)
-                .where(*live, a.task_id == task_id, a.status.in_(OPEN), a.due_at < now)
-                .order_by(u.position)
-                .limit(LIST_NAMES)
-            )
+    late = (*live, a.status.in_(OPEN), a.due_at < now)
+    counts = {
+        task_id: int(count)
+        for task_id, count in await session.execute(
+            select(a.task_id, func.count()).where(*late).group_by(a.task_id)
         )
-        overdue.append((tasks[task_id], int(count), names))
+    }
+    # Only the first names of each task are shown, so only they are read.
+    ranked = (
+        select(
+            a.task_id,
+            u.name,
+            func.row_number().over(partition_by=a.task_id, order_by=u.position).label("n"),
+        )
+        .join(u, u.id == a.unit_id)
+        .where(*late)
+        .subquery()
+    )
+    late_names: dict[int, list[str]] = defaultdict(list)
+    for task_id, name in await session.execute(
+        select(ranked.c.task_id, ranked.c.name)
+        .where(ranked.c.n <= LIST_NAMES)
+        .order_by(ranked.c.task_id, ranked.c.n)
+    ):
+        late_names[task_id].append(name)
+    overdue = [
+        (tasks[tid], count, late_names[tid]) for tid, count in counts.items() if tid in tasks
+    ]
     overdue.sort(key=lambda x: x[0].position)
     submitted_units: dict[int, list[str]] = defaultdict(list)
     for task_id, name in await session.execute(

@@ -158,7 +158,8 @@ async def _plan_batch(
         ctx = contexts.get(row.campaign_id)
         task = None if ctx is None else (await ctx.tasks(session)).get(row.task_id)
         if ctx is None or task is None or row.archived_at is not None or row.status not in OPEN:
-            # Submitted, accepted or archived: nothing is owed until a change sets a new check.
+            # Submitted, accepted or archived (or its task or campaign is): nothing is owed
+            # until a change sets a new check.
             updates.append({"row_id": row.id, "check_at": None})
             continue
         owed = ctx.timetable(task.policy).due_in(row.due_at, row.due_set_at, row.next_check_at, now)

@@ -374,6 +374,10 @@ async def test_long_escalation_lists_are_split_under_telegram_limit(db: Database
     assert all(len(r.payload["text"]) <= 4096 for r in parts)
     text = "".join(r.payload["text"] for r in parts)
     assert all(f"第{i}号单位" in text for i in range(300))
+    # The digest names the first 30 (甲县, 乙县, then 第0-27号) and counts them all.
+    [digest] = await rows(db, "digest")
+    assert "第27号单位" in digest.payload["text"] and "第28号单位" not in digest.payload["text"]
+    assert "等 302 个" in digest.payload["text"]
 
 
 async def _id(db: Database, telegram_id: int) -> int:
