@@ -20,6 +20,7 @@ from bot.i18n import format_moment, plain, t
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.people import holders
+from bot.services.progress import DONE, OPEN
 from scheduler.context import (
     CampaignContext,
     PhaseInfo,
@@ -35,8 +36,6 @@ LIST_NAMES = 30  # unit names a digest line shows before "and N in all"
 BULLETIN_ALL = 30  # a bulletin ranks every unit up to this many; beyond, the top and bottom
 BULLETIN_ENDS = 10
 DESCRIPTION_LIMIT = 1500  # characters of a phase's description in its announcement
-OPEN = ("pending", "returned")
-DONE = ("submitted", "accepted")
 STATE_PREFIX = "planner:"
 
 

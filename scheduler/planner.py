@@ -38,6 +38,7 @@ from bot.i18n import Markup, format_moment, plain, t
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue, enqueue_many, message
 from bot.services.people import holders
+from bot.services.progress import OPEN
 from scheduler.context import (
     CampaignContext,
     TaskInfo,
@@ -52,7 +53,6 @@ log = logging.getLogger("duban.planner")
 
 BATCH = 5000  # assignments per transaction
 LINE_BUDGET = 3000  # a line of unit names is cut before this many characters
-OPEN = ("pending", "returned")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from bot.domain.reminders import Stage
 from bot.domain.timespec import WEEKDAYS, Duration, parse_duration
 from bot.i18n import format_moment, plain
 from bot.services.people import holders
+from bot.services.progress import OPEN
 from scheduler.context import CampaignContext, day_text, load_contexts, unit_names, unit_people
 from scheduler.notices import (
     announce_moment,
@@ -24,8 +25,6 @@ from scheduler.notices import (
     phase_over,
 )
 from scheduler.planner import Owed, escalation_recipients
-
-OPEN = ("pending", "returned")
 
 
 @dataclass(frozen=True)
