@@ -203,13 +203,22 @@ def day_text(day: date, lang: str) -> str:
     return format_date(datetime.combine(day, time(12), tzinfo=UTC), "UTC", lang)
 
 
+def text_length(text: str) -> int:
+    """Return a text's length as Telegram counts it (UTF-16 code units; an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def pack(title: str, lines: Sequence[str], lang: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Join lines under a title into as few messages as fit Telegram's length limit."""
+    """Join lines under a title into as few messages as fit Telegram's length limit.
+
+    Lengths are taken on the HTML, which is never shorter than the text Telegram counts.
+    """
     continued = f"{title} {t('reminders.continued', lang)}"
     texts: list[str] = []
     current = title
     for line in lines:
-        if len(current) + 1 + len(line) > limit and current not in (title, continued):
+        too_long = text_length(current) + 1 + text_length(line) > limit
+        if too_long and current not in (title, continued):
             texts.append(current)
             current = continued
         current = f"{current}\n{line}"

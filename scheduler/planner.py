@@ -44,6 +44,7 @@ from scheduler.context import (
     TaskInfo,
     load_contexts,
     pack,
+    text_length,
     unit_names,
     unit_people,
 )
@@ -399,7 +400,7 @@ def _name_chunks(names: list[str], separator: str) -> list[list[str]]:
     chunks: list[list[str]] = [[]]
     size = 0
     for name in names:
-        width = len(html.escape(name, quote=False)) + len(separator)
+        width = text_length(html.escape(name, quote=False) + separator)
         if chunks[-1] and size + width > LINE_BUDGET:
             chunks.append([])
             size = 0

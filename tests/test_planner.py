@@ -14,6 +14,7 @@ from bot.db.engine import Database
 from bot.plan import parse_plan
 from bot.services.plan_load import load_plan_into
 from scheduler.planner import PlanReport, plan_tick
+from tests.fakebotapi import parse_html, utf16_len
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -146,7 +147,11 @@ async def rows(db: Database, kind: str | None = None, **where: Any) -> list[m.Ou
             query = query.where(m.Outbox.kind == kind)
         for name, value in where.items():
             query = query.where(getattr(m.Outbox, name) == value)
-        return list(await session.scalars(query))
+        found = list(await session.scalars(query))
+    for row in found:
+        # Every message the planner writes is HTML that Telegram accepts.
+        parse_html(row.payload["text"])
+    return found
 
 
 def stage_of(row: m.Outbox) -> str:
@@ -363,7 +368,7 @@ async def test_escalation_order_head_first_then_leaders_and_office(db: Database)
 
 async def test_long_escalation_lists_are_split_under_telegram_limit(db: Database) -> None:
     units = "".join(
-        f'\n[[units]]\nkey = "u{i}"\nname = "第{i}号单位工会委员会{"甲" * 30}"\nkind = "county"\n'
+        f'\n[[units]]\nkey = "u{i}"\nname = "第{i}号单位&工会🏭{"甲" * 30}"\nkind = "county"\n'
         for i in range(300)
     )
     await load(db, local(2017, 4, 1, 9), **{"[[phases]]": units + "\n[[phases]]"})
@@ -371,7 +376,9 @@ async def test_long_escalation_lists_are_split_under_telegram_limit(db: Database
     await ticks(db, [local(2017, 4, 1, 9), local(2017, 5, 15, 18)])
     parts = await rows(db, "escalation", person_id=await _id(db, 51))
     assert len(parts) >= 4
-    assert all(len(r.payload["text"]) <= 4096 for r in parts)
+    # Valid Telegram HTML, within the limit as Telegram counts (an emoji is two).
+    assert all(utf16_len(parse_html(r.payload["text"]).text) <= 4096 for r in parts)
+    assert all(utf16_len(r.payload["text"]) <= 4096 for r in parts)
     text = "".join(r.payload["text"] for r in parts)
     assert all(f"第{i}号单位" in text for i in range(300))
     # The digest names the first 30 (甲县, 乙县, then 第0-27号) and counts them all.
