@@ -10,6 +10,8 @@ from bot.db import models as m
 from bot.errors import StaleButton, UnknownTask, UnknownUnit
 from bot.i18n import t
 from bot.services.access import Caller, OtherUnit
+from bot.services.lookup import resolve_unit
+from bot.services.lookup import unit_candidates as unit_names
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from handlers.common import Context, Ctx, button, command
@@ -102,17 +104,12 @@ async def status(ctx: Ctx) -> None:
 
 async def _named_unit(ctx: Ctx, caller: Caller, text: str) -> m.Unit | None:
     """Resolve a unit name, offering buttons when it is ambiguous."""
-    units = await _units(ctx, caller)
-    if not caller.sees_all:
-        units = [u for u in units if u.id in caller.unit_ids]
-    best, close = choose(rank(text, unit_candidates(units)))
-    if best is not None:
-        return next(u for u in units if u.id == best.id)
+    only = None if caller.sees_all else caller.unit_ids
+    found, close = await resolve_unit(ctx.session, caller.campaign.id, text, only)
+    if found is not None:
+        return found
     if close:
-        by_id = {u.id: u for u in units}
-        ctx.say(
-            t("chat.which_unit", ctx.lang), [[(by_id[c.id].name, f"pick:u:{c.id}")] for c in close]
-        )
+        ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"pick:u:{u.id}")] for u in close])
         return None
     if not caller.sees_all:
         raise OtherUnit()
@@ -217,9 +214,8 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     caller = ctx.caller
     if caller is None or not (caller.is_office or caller.is_leader):
         return False
-    units = await _units(ctx, caller)
     tasks = await _tasks(ctx, caller)
-    unit_matches = rank(text, unit_candidates(units))
+    unit_matches = rank(text, await unit_names(ctx.session, caller.campaign.id))
     task_matches = rank(text, task_candidates(tasks))
     unit_best = unit_matches[0].score if unit_matches else 0.0
     task_best = task_matches[0].score if task_matches else 0.0
@@ -229,13 +225,10 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     if unit_best >= task_best:
         best, close = choose(unit_matches)
         if best is not None:
-            await show_unit(ctx, caller, next(u for u in units if u.id == best.id))
+            await show_unit(ctx, caller, await ctx.session.get_one(m.Unit, best.id))
         else:
-            by_id = {u.id: u for u in units}
-            ctx.say(
-                t("chat.which_unit", ctx.lang),
-                [[(by_id[c.id].name, f"pick:u:{c.id}")] for c in close],
-            )
+            chosen = [await ctx.session.get_one(m.Unit, c.id) for c in close]
+            ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"pick:u:{u.id}")] for u in chosen])
         return True
     best, close = choose(task_matches)
     if best is not None:

@@ -38,6 +38,7 @@ class Match:
     score: float
 
 
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """Fold width and case and drop invisible characters, so `ＪＸ` and `jx` compare equal."""
     folded = unicodedata.normalize("NFKC", text).casefold()
@@ -76,8 +77,17 @@ def _score(text: str, name: str) -> float:
 def rank(text: str, candidates: Iterable[Candidate]) -> list[Match]:
     """Return the candidates the text may mean, best first (only those above the threshold)."""
     query = normalize(text)
+    pool = list(candidates)
+    # An exact name or alias settles it without comparing every name (thousands of units):
+    # first as typed, then folded.
+    raw = text.strip()
+    exact = [Match(c.id, EXACT) for c in pool if raw in c.names]
+    if not exact:
+        exact = [Match(c.id, EXACT) for c in pool if any(normalize(n) == query for n in c.names)]
+    if exact:
+        return exact
     out = []
-    for candidate in candidates:
+    for candidate in pool:
         best = max((_score(query, name) for name in candidate.names), default=0.0)
         if best >= THRESHOLD:
             out.append(Match(candidate.id, best))
