@@ -14,6 +14,7 @@ from handlers import (
     messages,
     nudge,
     queries,
+    reports,
     review,
     start,
     submit,
@@ -29,7 +30,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
     # Commands and buttons, one module per feature; their prefixes never overlap.
-    for module in (queries, submit, review, extend, nudge, admin):
+    for module in (queries, submit, review, extend, nudge, admin, reports):
         for handler in module.handlers():
             app.add_handler(handler)
     # Plain messages last: an open conversation takes them, else they are questions;

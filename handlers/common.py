@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
@@ -97,8 +97,9 @@ class Reply:
 
     text: str = ""
     buttons: Buttons | None = None
-    document: str | None = None  # a Telegram file_id
-    photo: str | None = None
+    document: str | bytes | None = None  # a Telegram file_id, or the bytes of a file made here
+    photo: str | bytes | None = None
+    filename: str | None = None  # the name shown for a document or photo given as bytes
     toast: str | None = None  # a callback query's short answer
     edit: bool = False  # replace the pressed button's message instead of sending anew
 
@@ -244,13 +245,24 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
         assert chat is not None
         bot = context.bot
         caption = reply.text or None
+        markup = keyboard(reply.buttons)
         if reply.document:
             await bot.send_document(
-                chat.id, reply.document, caption=caption, parse_mode=ParseMode.HTML
+                chat.id,
+                _upload(reply.document, reply.filename),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
             )
             continue
         if reply.photo:
-            await bot.send_photo(chat.id, reply.photo, caption=caption, parse_mode=ParseMode.HTML)
+            await bot.send_photo(
+                chat.id,
+                _upload(reply.photo, reply.filename),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
             continue
         parts = split_text(reply.text)
         for i, part in enumerate(parts):
@@ -262,6 +274,13 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
                 reply_markup=markup,
                 disable_web_page_preview=True,
             )
+
+
+def _upload(content: str | bytes, filename: str | None) -> str | InputFile:
+    """Pass a file_id through; wrap bytes made here as an upload with its name."""
+    if isinstance(content, bytes):
+        return InputFile(content, filename=filename)
+    return content
 
 
 def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandler[Context, None]:

@@ -18,6 +18,9 @@ PRIVATE = (
     "task",
     "overdue",
     "nudge",
+    "chart",
+    "export",
+    "calendar",
     "invite",
     "people",
     "revoke",
@@ -27,7 +30,7 @@ PRIVATE = (
     "lang",
     "help",
 )
-GROUP = ("status", "unit", "task", "overdue", "help")
+GROUP = ("status", "unit", "task", "overdue", "chart", "help")
 
 
 async def set_commands(

@@ -45,6 +45,8 @@ class Call:
 
     method: str
     params: dict[str, Any]
+    # Uploaded files by parameter name: (file name, content, MIME type).
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
 
 
 class OfflineRequest(BaseRequest):
@@ -76,7 +78,12 @@ class OfflineRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         endpoint = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data is not None else {}
-        self.calls.append(Call(endpoint, params))
+        files: dict[str, tuple[str, bytes, str]] = {}
+        if request_data is not None and request_data.contains_files:
+            for name, (file_name, content, mime) in request_data.multipart_data.items():
+                raw = content if isinstance(content, bytes) else content.read()
+                files[name] = (file_name, raw, mime)
+        self.calls.append(Call(endpoint, params, files))
         try:
             result = self._answer(endpoint, params)
         except TelegramRefused as exc:
@@ -135,6 +142,9 @@ class OfflineRequest(BaseRequest):
             self._check_markup(params.get("reply_markup"))
             return self._message(params, text=params.get("text"))
         if endpoint in ("sendDocument", "sendPhoto"):
+            field_name = "document" if endpoint == "sendDocument" else "photo"
+            if field_name not in params and field_name not in self.calls[-1].files:
+                raise TelegramRefused(f"there is no {field_name} in the request")
             caption = params.get("caption")
             if caption:
                 self._check_text(str(caption), params.get("parse_mode"), 1024)

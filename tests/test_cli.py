@@ -150,3 +150,28 @@ def test_run_never_prints_the_token(work: Path) -> None:
 def test_bad_config_is_one_line(work: Path) -> None:
     (work / "config.toml").write_text("[database]\nulr = 'x'\n", encoding="utf-8")
     assert "database.ulr: unknown key" in one_line_error(duban(work, "status"))
+
+
+def test_report_pictures_and_calendar(work: Path) -> None:
+    from icalendar import Calendar
+    from PIL import Image
+
+    assert duban(work, "plan", "load", str(EXAMPLE)).code == 0
+    for name in ("bulletin", "chart"):
+        png = work / f"{name}.png"
+        result = duban(work, "report", name, "-o", str(png), "--at", "2017-05-15T10:00")
+        assert result.code == 0, result.err
+        assert "1080×" in result.out
+        with Image.open(png) as image:
+            assert image.format == "PNG" and image.size[0] == 1080
+
+    ics = work / "jia.ics"
+    result = duban(work, "calendar", "甲县", "-o", str(ics))
+    assert result.code == 0, result.err
+    assert "5 项" in result.out
+    events = list(Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert len(events) == 5
+    assert {e.decoded("dtstart").hour for e in events} == {10}  # 18:00 in Shanghai, in UTC
+    assert "找不到单位" in one_line_error(duban(work, "calendar", "不存在的县"))
+    revoked = duban(work, "calendar", "甲县", "--revoke-links")
+    assert revoked.code == 0 and "0 个" in revoked.out

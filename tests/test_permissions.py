@@ -15,6 +15,7 @@ ROLES = ("stranger", "contact", "head", "office", "leader", "admin")
 
 NOT_REGISTERED = "还没有登记"
 ONLY_OFFICE = "只供办公室使用"
+ONLY_OVERSEERS = "只供办公室和领导小组使用"
 ONLY_UNITS = "只供各单位联络员和负责人"
 ONLY_ADMIN = "只有管理员"
 OTHER_UNIT = "只能查看本单位"
@@ -122,6 +123,34 @@ MATRIX: dict[str, dict[str, tuple[str, str | None]]] = {
         "office": ("线下收到", None),
         "leader": (ONLY_OFFICE, None),
         "admin": ("线下收到", None),
+    },
+    "/chart": {
+        "contact": (ONLY_OVERSEERS, None),
+        "head": (ONLY_OVERSEERS, None),
+        "office": ("进度图", None),
+        "leader": ("进度图", None),
+        "admin": ("进度图", None),
+    },
+    "/export": {
+        "contact": (ONLY_OVERSEERS, None),
+        "head": (ONLY_OVERSEERS, None),
+        "office": ("导出", None),
+        "leader": ("导出", None),
+        "admin": ("导出", None),
+    },
+    "/calendar": {
+        "contact": (OWN, OTHER),
+        "head": (OWN, OTHER),
+        "office": ("/calendar 甲县", None),
+        "leader": ("/calendar 甲县", None),
+        "admin": ("/calendar 甲县", None),
+    },
+    "/calendar 乙县": {
+        "contact": (OTHER_UNIT, OTHER),
+        "head": (OTHER_UNIT, OTHER),
+        "office": (OTHER, None),
+        "leader": (OTHER, None),
+        "admin": (OTHER, None),
     },
     "/campaign": {
         r: ("当前专项工作", None) for r in ("contact", "head", "office", "leader", "admin")

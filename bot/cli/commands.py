@@ -313,6 +313,68 @@ async def export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def report(args: argparse.Namespace) -> int:
+    """Render the bulletin or the progress chart to a PNG file."""
+    from bot.reports.bulletin import bulletin_data, draw_bulletin
+    from bot.reports.chart import draw_chart
+    from bot.reports.figures import chart_data
+
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    try:
+        async with db.read() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            at = _moment(args.at, "--at", campaign.timezone, lang) if args.at else now()
+            if args.picture == "bulletin":
+                picture = draw_bulletin(await bulletin_data(session, campaign, at), lang)
+            else:
+                picture = draw_chart(await chart_data(session, campaign, at), lang)
+    finally:
+        await db.dispose()
+    path = Path(args.output)
+    path.write_bytes(picture.png)
+    out(
+        plain(
+            "reports.cli.bulletin" if args.picture == "bulletin" else "reports.cli.chart",
+            lang,
+            file=str(path),
+            width=picture.width_px,
+            height=picture.height_px,
+        )
+    )
+    return 0
+
+
+async def calendar(args: argparse.Namespace) -> int:
+    """Write a unit's deadlines as an iCalendar file, or revoke its subscription links."""
+    from bot.reports.ics import unit_calendar
+    from bot.services.feeds import revoke_unit_feeds
+
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    moment = now()
+    try:
+        if args.revoke_links:
+            async with db.write() as session:
+                campaign = await pick_campaign(session, args.campaign)
+                unit = await find_unit(session, campaign.id, args.unit)
+                count = await revoke_unit_feeds(session, campaign, unit, moment, actor="cli")
+            out(plain("reports.cli.revoked", lang, unit=unit.name, count=count))
+            return 0
+        async with db.read() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            unit = await find_unit(session, campaign.id, args.unit)
+            data, count = await unit_calendar(session, campaign, unit, moment, lang)
+    finally:
+        await db.dispose()
+    path = Path(args.output or f"{unit.key}.ics")
+    path.write_bytes(data)
+    out(plain("reports.cli.calendar", lang, file=str(path), count=count))
+    return 0
+
+
 def _moment(text: str, option: str, tz: str, lang: str) -> datetime:
     """Read an ISO date-time; without an offset it is in the campaign's time zone."""
     try:

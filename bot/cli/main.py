@@ -64,6 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", metavar="FILE", help="output file")
     export.set_defaults(func=commands.export)
 
+    report = sub.add_parser("report", help="render a report picture")
+    report_sub = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
+    for name, help_text in (
+        ("bulletin", "the weekly bulletin (units ranked) as a PNG"),
+        ("chart", "the progress chart (tasks, unit kinds) as a PNG"),
+    ):
+        picture = report_sub.add_parser(name, parents=[common, campaign], help=help_text)
+        picture.add_argument("-o", "--output", metavar="FILE", required=True, help="PNG file")
+        picture.add_argument("--at", metavar="T", help="as of this moment (default now)")
+        picture.set_defaults(func=commands.report, picture=name)
+
+    calendar = sub.add_parser(
+        "calendar", parents=[common, campaign], help="a unit's deadlines as an iCalendar file"
+    )
+    calendar.add_argument("unit", metavar="UNIT", help="unit name, alias or key")
+    calendar.add_argument("-o", "--output", metavar="FILE", help="output file (default UNIT.ics)")
+    calendar.add_argument(
+        "--revoke-links", action="store_true", help="stop every subscription link to this unit"
+    )
+    calendar.set_defaults(func=commands.calendar)
+
     remind = sub.add_parser(
         "remind", parents=[common, campaign], help="preview the reminders the bot will send"
     )

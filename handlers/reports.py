@@ -1,0 +1,152 @@
+"""/chart, /export and /calendar: pictures and files people keep."""
+
+from __future__ import annotations
+
+import asyncio
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import BaseHandler
+
+from bot.db import models as m
+from bot.errors import StaleButton, UnknownUnit
+from bot.i18n import format_moment, plain, t
+from bot.reports.chart import render_chart
+from bot.reports.ics import unit_calendar
+from bot.services.access import Caller, OtherUnit
+from bot.services.export import build_workbook, xlsx_bytes
+from bot.services.feeds import feed_token, feed_url, renew_feed
+from bot.services.matching import choose, rank
+from handlers.common import Context, Ctx, Reply, button, command, is_group
+from handlers.queries import unit_candidates
+
+
+async def chart(ctx: Ctx) -> None:
+    """Send overseers the progress chart as a photo."""
+    caller = ctx.need_caller()
+    caller.require_overseer()
+    campaign = caller.campaign
+    png = await render_chart(ctx.session, campaign, ctx.now, ctx.lang)
+    moment = format_moment(ctx.now, campaign.timezone, ctx.lang)
+    caption = t("reports.chart.caption", ctx.lang, campaign=campaign.title, moment=moment)
+    ctx.replies.append(Reply(caption, photo=png, filename=f"{campaign.key}-chart.png"))
+
+
+async def export(ctx: Ctx) -> None:
+    """Send overseers the Excel workbook as a document."""
+    caller = ctx.need_caller()
+    caller.require_overseer()
+    campaign = caller.campaign
+    book = await build_workbook(ctx.session, campaign, ctx.now, ctx.lang)
+    # Writing a big workbook takes a while: off the event loop, so other replies keep flowing.
+    data = await asyncio.to_thread(xlsx_bytes, book)
+    local = ctx.now.astimezone(ZoneInfo(campaign.timezone))
+    name = f"{plain('reports.export.file', ctx.lang)}-{campaign.key}-{local:%Y%m%d-%H%M}.xlsx"
+    moment = format_moment(ctx.now, campaign.timezone, ctx.lang)
+    caption = t("reports.export.caption", ctx.lang, campaign=campaign.title, moment=moment)
+    ctx.replies.append(Reply(caption, document=data, filename=name))
+
+
+def _public_url(ctx: Ctx) -> str | None:
+    http = ctx.rt.config.http
+    return http.public_url if http is not None and http.public_url else None
+
+
+async def send_calendar(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
+    """Send a unit's .ics file and, in a private chat, the caller's subscription link."""
+    if not caller.may_see_unit(unit.id):
+        raise OtherUnit()
+    data, count = await unit_calendar(ctx.session, caller.campaign, unit, ctx.now, ctx.lang)
+    caption = t("reports.calendar.caption", ctx.lang, unit=unit.name, count=count)
+    ctx.replies.append(Reply(caption, document=data, filename=f"{unit.key}.ics"))
+    public_url = _public_url(ctx)
+    # A link in a group would be everyone's: there, only the file.
+    if public_url and not is_group(ctx.update):
+        token = await feed_token(ctx.session, caller, unit, ctx.now)
+        _say_link(ctx, unit, feed_url(public_url, token))
+
+
+def _say_link(ctx: Ctx, unit: m.Unit, link: str, *, edit: bool = False) -> None:
+    text = t("reports.calendar.feed", ctx.lang, link=link)
+    buttons = [[(str(t("reports.calendar.renew_button", ctx.lang)), f"cal:new:{unit.id}")]]
+    ctx.replies.append(Reply(text, buttons, edit=edit))
+
+
+async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
+    units = await ctx.session.scalars(
+        select(m.Unit)
+        .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
+        .order_by(m.Unit.position)
+    )
+    return [u for u in units if caller.sees_all or u.id in caller.unit_ids]
+
+
+async def calendar(ctx: Ctx) -> None:
+    """Send the deadlines of the caller's units, or of the unit named, as an .ics file."""
+    caller = ctx.need_caller()
+    name = " ".join(ctx.context.args or []).strip()
+    units = await _units(ctx, caller)
+    if not name:
+        own = [u for u in units if u.id in caller.unit_ids]
+        if not own:
+            ctx.say(t("reports.calendar.usage", ctx.lang))
+            return
+        for unit in own:
+            await send_calendar(ctx, caller, unit)
+        return
+    best, close = choose(rank(name, unit_candidates(units)))
+    if best is not None:
+        await send_calendar(ctx, caller, next(u for u in units if u.id == best.id))
+    elif close:
+        by_id = {u.id: u for u in units}
+        ctx.say(
+            t("chat.which_unit", ctx.lang), [[(by_id[c.id].name, f"cal:u:{c.id}")] for c in close]
+        )
+    elif not caller.sees_all:
+        raise OtherUnit()
+    else:
+        raise UnknownUnit(name=name)
+
+
+async def _pressed_unit(ctx: Ctx, caller: Caller, prefix: str) -> m.Unit:
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    raw = query.data.removeprefix(prefix)
+    unit = await ctx.session.get(m.Unit, int(raw)) if raw.isdigit() else None
+    if unit is None or unit.campaign_id != caller.campaign.id or unit.archived_at is not None:
+        raise StaleButton()
+    if not caller.may_see_unit(unit.id):
+        raise OtherUnit()
+    return unit
+
+
+async def calendar_pick(ctx: Ctx) -> None:
+    """Answer a choice among ambiguous unit names (cal:u:<unit id>)."""
+    caller = ctx.need_caller()
+    await send_calendar(ctx, caller, await _pressed_unit(ctx, caller, "cal:u:"))
+
+
+async def calendar_renew(ctx: Ctx) -> None:
+    """Replace the caller's subscription link for a unit (cal:new:<unit id>); the old one stops."""
+    caller = ctx.need_caller()
+    unit = await _pressed_unit(ctx, caller, "cal:new:")
+    public_url = _public_url(ctx)
+    if public_url is None or is_group(ctx.update):
+        raise StaleButton()
+    token = await renew_feed(ctx.session, caller, unit, ctx.now)
+    _say_link(ctx, unit, feed_url(public_url, token), edit=True)
+    ctx.replies[-1].toast = str(t("reports.calendar.renewed", ctx.lang))
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the report handlers."""
+    return [
+        # Read-only: drawing or writing a file must not hold SQLite's write lock.
+        command("chart", chart, write=False),
+        command("export", export, write=False),
+        # A subscription link is made (written) on first use.
+        command("calendar", calendar),
+        button(r"^cal:u:", calendar_pick),
+        button(r"^cal:new:", calendar_renew),
+    ]
