@@ -116,6 +116,7 @@ class Owed:
     due_at: datetime
     task: TaskInfo
     stage: Stage
+    deliver: datetime  # when it may go out: now, or (caught up late) the window's next opening
 
 
 async def _plan_batch(
@@ -163,12 +164,15 @@ async def _plan_batch(
             # until a change sets a new check.
             updates.append({"row_id": row.id, "check_at": None})
             continue
-        owed = ctx.timetable(task.policy).due_in(row.due_at, row.due_set_at, row.next_check_at, now)
+        rules = ctx.timetable(task.policy)
+        owed = rules.due_in(row.due_at, row.due_set_at, row.next_check_at, now)
         updates.append({"row_id": row.id, "check_at": owed.next_at})
         if owed.nudge is not None:
-            nudges[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, owed.nudge))
+            deliver = rules.deliver_at(owed.nudge, now)
+            nudges[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, owed.nudge, deliver))
         for stage in owed.escalations:
-            escalations[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, stage))
+            deliver = rules.deliver_at(stage, now)
+            escalations[ctx.id].append(Owed(row.id, row.unit_id, row.due_at, task, stage, deliver))
     report.assignments += len(rows)
 
     unit_ids = {o.unit_id for group in (nudges, escalations) for os in group.values() for o in os}
@@ -218,12 +222,12 @@ def _buttons(assignment_id: int, lang: str) -> list[list[dict[str, str]]]:
 
 
 def nudge_text(
-    stage: Stage, task: str, unit: str, due: datetime, tz: str, lang: str, now: datetime
+    stage: Stage, task: str, unit: str, due: datetime, tz: str, lang: str, at: datetime
 ) -> Markup:
-    """Render the nudge of one stage to a unit's contacts."""
+    """Render the nudge of one stage to a unit's contacts, with the days left or late at `at`."""
     params: dict[str, Any] = {"task": task, "unit": unit, "due": format_moment(due, tz, lang)}
     if stage.kind == "before":
-        days, hours = time_left(due, now)
+        days, hours = time_left(due, at)
         left = (
             t("reminders.nudge.left_days", lang, days=days)
             if days
@@ -232,7 +236,7 @@ def nudge_text(
         return t("reminders.nudge.before", lang, left=left, **params)
     if stage.kind == "due":
         return t("reminders.nudge.due", lang, **params)
-    return t("reminders.nudge.overdue", lang, days=days_overdue(due, now), **params)
+    return t("reminders.nudge.overdue", lang, days=days_overdue(due, at), **params)
 
 
 async def _write_nudges(
@@ -263,7 +267,7 @@ async def _write_nudges(
                     owed.due_at,
                     ctx.timezone,
                     lang,
-                    now,
+                    owed.deliver,
                 )
                 payloads[lang] = message(text, _buttons(owed.assignment_id, lang))
             outgoing.append(
@@ -276,6 +280,7 @@ async def _write_nudges(
                     campaign_id=ctx.id,
                     assignment_id=owed.assignment_id,
                     planned_due_at=owed.due_at,
+                    not_before=owed.deliver,
                 )
             )
     report.nudges += await enqueue_many(session, outgoing, now=now)
@@ -337,7 +342,9 @@ async def _write_escalations(
             usedforsecurity=False,
         ).hexdigest()[:16]
         single = entries[0] if len(entries) == 1 else None
-        for part, text in enumerate(_escalation_texts(ctx, entries, units, now, lang)):
+        # The summary goes as soon as one of its items may.
+        send_at = min(o.deliver for o in entries)
+        for part, text in enumerate(_escalation_texts(ctx, entries, units, send_at, lang)):
             report.escalations += await enqueue(
                 session,
                 key=f"esc:{ctx.id}:{person.id}:{digest}:{part}",
@@ -345,6 +352,7 @@ async def _write_escalations(
                 kind="escalation",
                 payload=message(text),
                 now=now,
+                not_before=send_at,
                 person_id=person.id,
                 campaign_id=ctx.id,
                 # One unit: the sender can drop it if the unit submits in the meantime.

@@ -120,7 +120,7 @@ async def preview(
                 elif stage.at not in latest or stage.order > latest[stage.at].order:
                     latest[stage.at] = stage
             stages.extend(latest.values())
-        owed_list.extend(Owed(row.id, row.unit_id, row.due_at, task, s) for s in stages)
+        owed_list.extend(Owed(row.id, row.unit_id, row.due_at, task, s, s.at) for s in stages)
 
     unit_ids = {o.unit_id for o in owed_list}
     units = await unit_names(session, unit_ids)

@@ -269,6 +269,24 @@ async def test_catch_up_after_a_three_day_outage(db: Database) -> None:
     assert stage_of((await rows(db, "nudge"))[-1]) == "overdue:2"
 
 
+async def test_caught_up_late_at_night_waits_for_the_next_opening(db: Database) -> None:
+    await load(db, local(2017, 4, 1, 9))
+    await person(db, 11, "c", ("contact", "a"))
+    await tick(db, local(2017, 5, 11, 17))
+    # Down from Thursday 17:00 to Friday 22:00: the latest missed nudge (Friday 18:00) waits
+    # for the window to open on Monday, and counts the days late as of then.
+    await tick(db, local(2017, 5, 12, 22))
+    last = (await rows(db, "nudge"))[-1]
+    assert stage_of(last) == "overdue:2"
+    assert last.created_at == local(2017, 5, 12, 22)
+    assert last.not_before == local(2017, 5, 15, 9)
+    assert "已逾期 4 天" in last.payload["text"]
+    # A tick just after a stage at the window's end sends it at once.
+    await tick(db, local(2017, 5, 15, 18, 0, 40))
+    last = (await rows(db, "nudge"))[-1]
+    assert stage_of(last) == "overdue:3" and last.not_before == local(2017, 5, 15, 18, 0, 40)
+
+
 async def test_stop_at_once_when_submitted(db: Database) -> None:
     await load(db, local(2017, 4, 1, 9))
     await person(db, 11, "c", ("contact", "a"))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.domain.calendar import WorkCalendar
 from bot.domain.policy import DEFAULT_POLICY_JSON, ReminderPolicy
 from bot.domain.reminders import (
+    LATE_GRACE,
     MOVED_DAY_OFF,
     MOVED_EARLIER,
     MOVED_WINDOW,
@@ -166,6 +167,26 @@ def test_catch_up_sends_the_latest_nudge_and_each_escalation_once() -> None:
     assert late.nudge is None and late.next_at is None
 
 
+def test_what_is_caught_up_late_waits_for_the_window() -> None:
+    due = local(2017, 5, 10, 18)
+    tt = table()
+    set_at = local(2017, 4, 1, 9)
+    # The tick just after 18:00 sends the deadline's nudge at once, outside the window or not.
+    on_time = tt.due_in(due, set_at, local(2017, 5, 10, 17), local(2017, 5, 10, 18, 0, 40))
+    assert on_time.nudge is not None and on_time.nudge.key == "due"
+    just_after = local(2017, 5, 10, 18, 0, 40)
+    assert tt.deliver_at(on_time.nudge, just_after) == just_after
+    # Back at 23:00 after a day down: overdue:1 (5-11 18:00) waits for Friday 09:00.
+    late = tt.due_in(due, set_at, local(2017, 5, 10, 19), local(2017, 5, 11, 23))
+    assert late.nudge is not None and late.nudge.key == "overdue:1"
+    assert tt.deliver_at(late.nudge, local(2017, 5, 11, 23)) == local(2017, 5, 12, 9)
+    # Back at 20:00, having missed the "1d" nudge of a deadline at 08:00 the next morning: the
+    # next opening (09:00) is after the deadline, so nothing is sent.
+    early_due = local(2017, 5, 10, 8)
+    missed = tt.due_in(early_due, set_at, local(2017, 5, 9, 7), local(2017, 5, 9, 20))
+    assert missed.nudge is None
+
+
 def test_hours_in_overdue_every_are_calendar_hours_pushed_into_the_window() -> None:
     tt = table(overdue_every="6h", escalate=[])
     stages = schedule(tt, local(2017, 5, 12, 18))  # Friday
@@ -235,16 +256,16 @@ gaps = st.one_of(
 )
 
 
-def in_window(tt: Timetable, stage: Stage) -> bool:
-    moment = stage.at.astimezone(tt.zone)
+def in_window(tt: Timetable, at: datetime) -> bool:
+    moment = at.astimezone(tt.zone)
     ok_day = not tt.policy.workdays_only or CN.is_working_day(moment.date())
     return ok_day and tt.policy.window.contains(moment.time())
 
 
 def run_ticks(
     tt: Timetable, due: datetime, set_at: datetime, ticks: list[datetime]
-) -> list[tuple[datetime, datetime, Stage]]:
-    """Tick like the planner does; return (tick span start, tick, stage) for every send."""
+) -> list[tuple[datetime, datetime, Stage, datetime]]:
+    """Tick like the planner does; return (span start, tick, stage, delivery) for every send."""
     sent = []
     next_check: datetime | None = set_at
     for tick in ticks:
@@ -254,7 +275,7 @@ def run_ticks(
             continue
         owed = tt.due_in(due, set_at, next_check, tick)
         for stage in ([owed.nudge] if owed.nudge else []) + list(owed.escalations):
-            sent.append((next_check, tick, stage))
+            sent.append((next_check, tick, stage, tt.deliver_at(stage, tick)))
         assert owed.next_at is None or owed.next_at > tick
         next_check = owed.next_at
     return sent
@@ -278,18 +299,20 @@ def test_no_sequence_of_ticks_sends_a_stage_twice_or_out_of_its_rules(
     for gap in tick_gaps:
         ticks.append(ticks[-1] + gap)
     sent = run_ticks(tt, due, set_at, ticks)
-    keys = [stage.key for _, _, stage in sent]
+    keys = [stage.key for _, _, stage, _ in sent]
     assert len(keys) == len(set(keys)), keys
-    for start, tick, stage in sent:
+    for start, tick, stage, delivery in sent:
         assert start <= stage.at <= tick
         assert stage.nominal >= set_at and stage.at >= set_at
-        assert in_window(tt, stage), stage
+        assert in_window(tt, stage.at), stage
+        # Sent at the tick if it is on time; caught up late, at an opening of the window.
+        assert delivery == tick if tick - stage.at <= LATE_GRACE else in_window(tt, delivery)
         if stage.kind == "before":
-            assert tick <= due and stage.at <= due
+            assert delivery <= due and stage.at <= due
         if stage.kind in ("overdue", "escalate"):
             assert tt.end_moment is not None and stage.at < tt.end_moment
     # Nudges to the contacts: at most one per tick.
-    per_tick = [tick for _, tick, stage in sent if stage.kind != "escalate"]
+    per_tick = [tick for _, tick, stage, _ in sent if stage.kind != "escalate"]
     assert len(per_tick) == len(set(per_tick))
 
 
@@ -307,7 +330,7 @@ def test_a_tick_owes_exactly_what_the_schedule_says(
     expected = tt.stages(due, set_at, start, now)
     contacts = [s for s in expected if s.kind != "escalate"]
     latest = max(contacts, key=lambda s: s.order) if contacts else None
-    if latest is not None and latest.kind == "before" and now > due:
+    if latest is not None and latest.kind == "before" and tt.deliver_at(latest, now) > due:
         latest = None
     assert owed.nudge == latest
     assert list(owed.escalations) == [s for s in expected if s.kind == "escalate"]
@@ -325,7 +348,7 @@ def test_ticking_at_every_send_moment_sends_every_stage(
     set_at = due - timedelta(hours=lead_hours)
     schedule_ = tt.stages(due, set_at, set_at, FAR)
     ticks = sorted({set_at, *(s.at for s in schedule_)})
-    sent = {stage for _, _, stage in run_ticks(tt, due, set_at, ticks)}
+    sent = {stage for _, _, stage, _ in run_ticks(tt, due, set_at, ticks)}
     escalations = {s for s in schedule_ if s.kind == "escalate"}
     assert escalations <= sent
     # Of the nudges falling due at one moment, the latest goes out.

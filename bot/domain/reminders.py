@@ -15,6 +15,11 @@ A moment outside the send window, or on a day off when `workdays_only`, moves to
 opening of the window; a `before` stage that would then land after the deadline goes at the
 last opening before the deadline instead. Overdue nudges and escalations stop when the
 campaign's last phase has ended.
+
+A tick covers the span since the assignment was last due to be looked at: of the contacts'
+nudges in it only the latest goes, and each escalation. What a tick catches up on long after
+its moment (the bot was down) waits for the window's next opening, and a `before` nudge that
+could then only go after the deadline is dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ MOVED_EARLIER = "earlier"  # a `before` stage kept before the deadline: the last
 _SEARCH_DAYS = 400
 # Without a campaign end, overdue nudges stop a year after the deadline.
 _NO_END_HORIZON = timedelta(days=366)
+# A tick may come this long after a stage's moment and still send it at once (ticks are at
+# most an hour apart): a stage at the window's end must not wait for the next morning.
+LATE_GRACE = timedelta(hours=1)
 # The memo of tick answers is cleared when it grows past this many entries.
 _MEMO_LIMIT = 20_000
 
@@ -149,6 +157,16 @@ class Timetable:
                 return self.opening(day), MOVED_WINDOW
             return self.opening(self._next_send_day(day)), MOVED_WINDOW
         return self.opening(self._next_send_day(day)), MOVED_DAY_OFF
+
+    def deliver_at(self, stage: Stage, now: datetime) -> datetime:
+        """Return when a stage that a tick at `now` sends goes out.
+
+        At once, unless the tick comes more than LATE_GRACE after the stage's moment (the bot
+        was down): then, like any nudge, not before the window's next opening.
+        """
+        if now - stage.at <= LATE_GRACE:
+            return now
+        return self.send_moment(now)[0]
 
     def last_opening_before(self, moment: datetime) -> datetime | None:
         """Return the last opening of the window strictly before `moment`, if within a year."""
@@ -334,8 +352,8 @@ class Timetable:
                     later.append(self.overdue(due, last + 1).at)
 
         nudge = _latest(nudges)
-        if nudge is not None and nudge.kind == "before" and end > due:
-            # Catch-up after the deadline: "due in 3 days" would be wrong now.
+        if nudge is not None and nudge.kind == "before" and self.deliver_at(nudge, end) > due:
+            # Caught up only after the deadline: "due in 3 days" would be wrong by then.
             nudge = None
         kept_escalations = [s for s in escalations if _kept(s, due_set_at)]
         due_now = tuple(
