@@ -9,13 +9,21 @@ from telegram.ext import BaseHandler
 from bot.db import models as m
 from bot.errors import StaleButton, UnknownTask, UnknownUnit
 from bot.i18n import t
+from bot.reports.figures import most_overdue
 from bot.services.access import Caller, OtherUnit
 from bot.services.lookup import resolve_unit
 from bot.services.lookup import unit_candidates as unit_names
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from handlers.common import Context, Ctx, button, command
-from handlers.views import campaign_view, mine_view, overdue_view, task_view, unit_view
+from handlers.views import (
+    campaign_view,
+    mine_view,
+    overdue_view,
+    status_buttons,
+    task_view,
+    unit_view,
+)
 
 
 async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
@@ -96,7 +104,8 @@ async def status(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     if caller.is_office or caller.is_leader:
         progress = await campaign_progress(ctx.session, caller.campaign, ctx.now)
-        ctx.say(campaign_view(progress, ctx.lang))
+        laggards = await most_overdue(ctx.session, caller.campaign, ctx.now)
+        ctx.say(campaign_view(progress, ctx.lang, laggards=laggards), status_buttons(ctx.lang))
         return
     caller.require_unit()
     await mine(ctx)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import BaseHandler
 
@@ -17,9 +16,11 @@ from bot.reports.ics import unit_calendar
 from bot.services.access import Caller, OtherUnit
 from bot.services.export import build_workbook, xlsx_bytes
 from bot.services.feeds import feed_token, feed_url, renew_feed
-from bot.services.matching import choose, rank
+from bot.services.lookup import resolve_unit
+from bot.services.progress import campaign_progress
 from handlers.common import Context, Ctx, Reply, button, command, is_group
-from handlers.queries import unit_candidates
+from handlers.queries import overdue
+from handlers.views import campaign_detail_view
 
 
 async def chart(ctx: Ctx) -> None:
@@ -73,36 +74,25 @@ def _say_link(ctx: Ctx, unit: m.Unit, link: str, *, edit: bool = False) -> None:
     ctx.replies.append(Reply(text, buttons, edit=edit))
 
 
-async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
-    units = await ctx.session.scalars(
-        select(m.Unit)
-        .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
-        .order_by(m.Unit.position)
-    )
-    return [u for u in units if caller.sees_all or u.id in caller.unit_ids]
-
-
 async def calendar(ctx: Ctx) -> None:
     """Send the deadlines of the caller's units, or of the unit named, as an .ics file."""
     caller = ctx.need_caller()
     name = " ".join(ctx.context.args or []).strip()
-    units = await _units(ctx, caller)
     if not name:
-        own = [u for u in units if u.id in caller.unit_ids]
-        if not own:
+        if not caller.unit_ids:
             ctx.say(t("reports.calendar.usage", ctx.lang))
             return
-        for unit in own:
-            await send_calendar(ctx, caller, unit)
+        for unit_id in caller.unit_ids:
+            unit = await ctx.session.get_one(m.Unit, unit_id)
+            if unit.archived_at is None:
+                await send_calendar(ctx, caller, unit)
         return
-    best, close = choose(rank(name, unit_candidates(units)))
-    if best is not None:
-        await send_calendar(ctx, caller, next(u for u in units if u.id == best.id))
+    only = None if caller.sees_all else caller.unit_ids
+    found, close = await resolve_unit(ctx.session, caller.campaign.id, name, only)
+    if found is not None:
+        await send_calendar(ctx, caller, found)
     elif close:
-        by_id = {u.id: u for u in units}
-        ctx.say(
-            t("chat.which_unit", ctx.lang), [[(by_id[c.id].name, f"cal:u:{c.id}")] for c in close]
-        )
+        ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"cal:u:{u.id}")] for u in close])
     elif not caller.sees_all:
         raise OtherUnit()
     else:
@@ -139,6 +129,24 @@ async def calendar_renew(ctx: Ctx) -> None:
     ctx.replies[-1].toast = str(t("reports.calendar.renewed", ctx.lang))
 
 
+async def status_more(ctx: Ctx) -> None:
+    """Answer the buttons under the short /status: full details, the overdue list, the chart."""
+    caller = ctx.need_caller()
+    caller.require_overseer()
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    wanted = query.data.removeprefix("st:")
+    if wanted == "full":
+        progress = await campaign_progress(ctx.session, caller.campaign, ctx.now)
+        ctx.say(campaign_detail_view(progress, ctx.lang))
+    elif wanted == "overdue":
+        await overdue(ctx)
+    elif wanted == "chart":
+        await chart(ctx)
+    else:
+        raise StaleButton()
+
+
 def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the report handlers."""
     return [
@@ -149,4 +157,5 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
         command("calendar", calendar),
         button(r"^cal:u:", calendar_pick),
         button(r"^cal:new:", calendar_renew),
+        button(r"^st:", status_more, write=False),
     ]

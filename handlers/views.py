@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.db import models as m
 from bot.domain.deadlines import days_left, days_overdue
 from bot.i18n import Markup, format_date, format_moment, progress_bar, t
-from bot.services.progress import AssignmentView, CampaignProgress
+from bot.services.progress import AssignmentView, CampaignProgress, TaskProgress
 
 
 def state_label(view: AssignmentView, lang: str) -> Markup:
@@ -26,8 +28,105 @@ def when_label(view: AssignmentView, now: datetime, lang: str) -> Markup:
     return t("status.due_today", lang) if days == 0 else t("status.days_left", lang, days=days)
 
 
-def campaign_view(progress: CampaignProgress, lang: str) -> str:
-    """Render a campaign's progress: each phase and task with done/total, a bar, overdue."""
+def _task_lines(task: TaskProgress, tz: str, lang: str) -> list[str]:
+    return [
+        t("chat.task_head", lang, title=task.title, due=format_moment(task.due_at, tz, lang)),
+        t(
+            "chat.task_figures",
+            lang,
+            bar=progress_bar(task.submitted, task.total),
+            submitted=task.submitted,
+            total=task.total,
+            accepted=task.accepted,
+            overdue=task.overdue,
+        ),
+    ]
+
+
+def campaign_view(
+    progress: CampaignProgress, lang: str, *, laggards: Sequence[tuple[str, int]] = ()
+) -> str:
+    """Render a campaign's progress for a phone: what matters now first, the rest in one line.
+
+    The current phase shows every task; a past phase only the tasks still open; a finished or
+    future phase one line. `laggards` (unit, overdue count) lists the units most behind.
+    """
+    tz = progress.timezone
+    today = progress.now.astimezone(ZoneInfo(tz)).date()
+    total, submitted, accepted, overdue = progress.totals()
+    lines: list[str] = [
+        t("chat.status_title", lang, campaign=progress.title),
+        t("status.as_of", lang, moment=format_moment(progress.now, tz, lang)),
+        t(
+            "status.total",
+            lang,
+            total=total,
+            submitted=submitted,
+            accepted=accepted,
+            overdue=overdue,
+        ),
+        t(
+            "reports.status.overall",
+            lang,
+            bar=progress_bar(submitted, total),
+            percent=round(100 * submitted / total) if total else 0,
+        ),
+    ]
+    for phase in progress.phases:
+        span = {
+            "name": phase.name,
+            "start": f"{phase.start.month}/{phase.start.day}",
+            "end": f"{phase.end.month}/{phase.end.day}",
+        }
+        tasks = phase.tasks
+        lines.append("")
+        if not tasks:
+            lines.append(t("reports.status.phase_quiet", lang, **span))
+        elif phase.start > today:
+            lines.append(t("reports.status.phase_future", lang, count=len(tasks), **span))
+        elif phase.end < today:
+            open_tasks = [x for x in tasks if x.submitted < x.total]
+            if not open_tasks:
+                lines.append(
+                    t(
+                        "reports.status.phase_done",
+                        lang,
+                        submitted=sum(x.submitted for x in tasks),
+                        total=sum(x.total for x in tasks),
+                        **span,
+                    )
+                )
+                continue
+            lines.append(t("reports.status.phase_past", lang, **span))
+            for task in sorted(open_tasks, key=lambda x: -x.overdue):
+                lines.extend(_task_lines(task, tz, lang))
+        else:
+            lines.append(t("reports.status.phase_now", lang, **span))
+            for task in tasks:
+                lines.extend(_task_lines(task, tz, lang))
+    if laggards:
+        lines.append("")
+        lines.append(t("reports.status.laggards", lang))
+        for rank, (unit, count) in enumerate(laggards, 1):
+            lines.append(
+                t("reports.status.laggard_line", lang, rank=rank, unit=unit, overdue=count)
+            )
+    return "\n".join(lines)
+
+
+def status_buttons(lang: str) -> list[list[tuple[str, str]]]:
+    """Return the "more" buttons under the short status: full details, the overdue list, chart."""
+    return [
+        [
+            (str(t("reports.status.more_button", lang)), "st:full"),
+            (str(t("reports.status.overdue_button", lang)), "st:overdue"),
+        ],
+        [(str(t("reports.status.chart_button", lang)), "st:chart")],
+    ]
+
+
+def campaign_detail_view(progress: CampaignProgress, lang: str) -> str:
+    """Render every phase and task of a campaign with done/total, a bar, overdue (the "more")."""
     tz = progress.timezone
     lines: list[str] = [
         t("chat.status_title", lang, campaign=progress.title),

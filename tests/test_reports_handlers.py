@@ -185,3 +185,24 @@ async def test_a_group_gets_the_file_but_never_a_link(h: Harness) -> None:
     calls = await h.send_calls(office, "/calendar 甲县", chat=group)
     upload(calls, "sendDocument")
     assert not any("/calendar/" in x for x in texts(calls))
+
+
+async def test_status_is_short_with_more_buttons(h: Harness) -> None:
+    office = await h.register("office")
+    [status] = await h.send(office, "/status")
+    # The current phase in full, a future one in one line, the units most behind.
+    assert "书面调研报告" in status and "⏳ 总结落实" in status
+    assert "工作总结" not in status
+    assert "最需督促" in status and "1. 甲县总工会 · 逾期 1" in status
+    assert "合计" in status and len(status.splitlines()) <= 25
+    buttons = dict((data, label) for label, data in h.last_buttons(office))
+    assert set(buttons) == {"st:full", "st:overdue", "st:chart"}
+    full = texts(await h.press(office, "st:full"))
+    assert any("工作总结" in x and "督促检查" in x for x in full)
+    late = texts(await h.press(office, "st:overdue"))
+    assert any("逾期未报" in x for x in late)
+    chart_calls = await h.press(office, "st:chart")
+    upload(chart_calls, "sendPhoto")
+    contact = await h.register("contact", "甲县")
+    refused = texts(await h.press(contact, "st:full"))
+    assert any(ONLY_OVERSEERS in x for x in refused)

@@ -185,3 +185,27 @@ async def unit_ranking(
         )
     standings.sort(key=lambda x: (-x.rate, x.overdue, x.position))
     return standings
+
+
+async def most_overdue(
+    session: AsyncSession, campaign: m.Campaign, now: datetime, limit: int = 5
+) -> list[tuple[str, int]]:
+    """Return the units with the most overdue assignments, the worst first, with their counts."""
+    a, u = m.Assignment, m.Unit
+    # Only open, past-due rows are read: the (campaign, status, due) index finds them.
+    overdue = func.count(a.id).label("overdue")
+    rows = await session.execute(
+        select(u.name, overdue)
+        .join(u, u.id == a.unit_id)
+        .where(
+            a.campaign_id == campaign.id,
+            a.status.in_(OPEN),
+            a.due_at < now,
+            a.archived_at.is_(None),
+            u.archived_at.is_(None),
+        )
+        .group_by(u.id, u.name, u.position)
+        .order_by(overdue.desc(), u.position)
+        .limit(limit)
+    )
+    return [(name, int(count)) for name, count in rows]
