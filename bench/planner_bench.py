@@ -2,6 +2,7 @@
 
     python -m bench.planner_bench                      # SQLite in a temporary folder
     python -m bench.planner_bench --db postgresql+asyncpg://postgres@127.0.0.1/bench
+                                                       # a scratch database: its schema is dropped
 
 The database gets a campaign of UNITS x TASKS assignments (default 10,000 x 50), one contact
 per unit, an office and a leader; the figures are printed, nothing is sent.
