@@ -561,6 +561,26 @@ async def _bulletin(
         now=now,
         default_language=default_language,
     )
+    # The ranking chart follows the text; the sender draws it when it goes out (rows are JSON).
+    pictures = []
+    for person in people:
+        lang = language_of(person, default_language)
+        pictures.append(
+            Outgoing(
+                key=f"bulletin:{ctx.id}:{week}:{person.id}:image",
+                chat_id=person.telegram_id,
+                kind="bulletin",
+                payload={
+                    "method": "sendPhoto",
+                    "render": {"kind": "bulletin", "campaign_id": ctx.id, "lang": lang},
+                    "caption": t("reminders.bulletin.image_caption", lang, campaign=ctx.title),
+                    "parse_mode": "HTML",
+                },
+                person_id=person.id,
+                campaign_id=ctx.id,
+            )
+        )
+    await enqueue_many(session, pictures, now=now)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
+from telegram import Bot, InputFile
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -36,6 +36,7 @@ from bot.db import models as m
 from bot.db.engine import Database
 from bot.i18n import Markup, t
 from bot.logs import redact
+from bot.reports.attachments import RenderError, render_attachment
 from bot.runtime import Clock
 from bot.services.audit import record
 from bot.services.notify import push
@@ -783,10 +784,18 @@ class Sender:
 
     async def _send(self, row: Claimed, ticket: Ticket) -> None:
         FROM_SENDER.set(True)  # this task's context only: the PTB limiter lets it through
-        params = {k: v for k, v in row.payload.items() if k != "method"}
+        params = {k: v for k, v in row.payload.items() if k not in ("method", "render")}
         params["chat_id"] = row.chat_id
         outcome: Outcome
         try:
+            spec = row.payload.get("render")
+            if spec is not None:
+                # A picture (the weekly bulletin) is drawn now, from the state of this moment.
+                try:
+                    data, name = await render_attachment(self.db, spec, self.clock())
+                except RenderError as exc:
+                    raise BadRequest(f"cannot draw the picture: {exc}") from None
+                params["photo"] = InputFile(data, filename=name)
             result = await self.bot.do_api_request(
                 str(row.payload["method"]),
                 api_kwargs=params,

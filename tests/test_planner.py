@@ -150,7 +150,7 @@ async def rows(db: Database, kind: str | None = None, **where: Any) -> list[m.Ou
         found = list(await session.scalars(query))
     for row in found:
         # Every message the planner writes is HTML that Telegram accepts.
-        parse_html(row.payload["text"])
+        parse_html(row.payload.get("text") or row.payload["caption"])
     return found
 
 
@@ -484,12 +484,17 @@ async def test_weekly_bulletin_once_per_week(db: Database) -> None:
     await load(db, local(2017, 4, 1, 9))
     await person(db, 51, "leader", ("leader", None))
     await ticks(db, every(local(2017, 5, 14, 8), local(2017, 5, 23, 10), timedelta(hours=1)))
-    bulletins = await rows(db, "bulletin")
+    every_row = await rows(db, "bulletin")
+    bulletins = [r for r in every_row if r.payload["method"] == "sendMessage"]
     assert [r.key.split(":")[2] for r in bulletins] == ["2017-W20", "2017-W21"]
     assert [r.created_at.astimezone(ZONE).strftime("%a %H:%M") for r in bulletins] == [
         "Mon 09:00",
         "Mon 09:00",
     ]
+    # Each bulletin is followed by its ranking chart, drawn by the sender when it goes out.
+    pictures = [r for r in every_row if r.payload["method"] == "sendPhoto"]
+    assert [r.key.split(":")[2] for r in pictures] == ["2017-W20", "2017-W21"]
+    assert pictures[0].payload["render"]["kind"] == "bulletin"
     text = bulletins[0].payload["text"]
     assert "1. 甲县&lt;总&gt;工会：0/1（0%），逾期 1" in text
 

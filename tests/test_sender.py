@@ -22,6 +22,7 @@ from telegram.error import (
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.outbox import enqueue
 from scheduler.limits import RateLimits, Window
 from scheduler.sender import (
     LEASE,
@@ -435,3 +436,34 @@ async def test_two_senders_on_one_postgres_database_send_each_row_once(db: Datab
         assert a.sender.stats.sent + b.sender.stats.sent == 150
         assert Counter(msg["chat"]["id"] for msg in srv.sent) == Counter(u.id for u in users)
         assert await statuses(db) == {"sent": 150}
+
+
+async def test_a_picture_is_drawn_when_it_goes_out(db: Database) -> None:
+    campaign = await load_campaign(db)
+    async with FakeBotAPI(token=TOKEN) as srv:
+        leader = srv.add_user(started=True)
+        await add_person(db, leader.id, name="组长", role="leader", campaign_id=campaign)
+        async with db.write() as session:
+            for key, spec in (("good", {"kind": "bulletin"}), ("bad", {"kind": "horoscope"})):
+                await enqueue(
+                    session,
+                    key=f"bulletin:{key}",
+                    chat_id=leader.id,
+                    kind="bulletin",
+                    payload={
+                        "method": "sendPhoto",
+                        "render": {**spec, "campaign_id": campaign, "lang": "zh"},
+                        "caption": "<b>通报</b>",
+                        "parse_mode": "HTML",
+                    },
+                    now=T0,
+                )
+        async with rig(srv, db) as r:
+            await eventually(lambda: drained(db, r.sender), 20, "settled")
+        [photo] = [m for m in srv.sent_to(leader.id) if m.get("photo")]
+        assert photo["caption"] == "通报"
+        upload = next(q for q in srv.requests if q.method == "sendPhoto" and q.ok)
+        assert upload.params["photo"]["size"] > 10_000  # a real PNG went up
+        good, bad = await outbox(db)
+        assert good.status == "sent"
+        assert bad.status == "failed" and "horoscope" in (bad.last_error or "")
