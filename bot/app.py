@@ -12,16 +12,18 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
 import handlers
-from bot.config import Config, ConfigError
+from bot.config import Config
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
+from bot.http import start_http, stop_http
 from bot.i18n import plain
 from bot.logs import protect
 from bot.plan import load_plan
 from bot.runtime import Clock, Runtime, system_clock
 from bot.services.invites import has_admin
 from bot.services.plan_load import load_plan_into
+from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
 from scheduler.limits import TelegramLimiter
@@ -67,9 +69,7 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
     """Migrate, load the plan if given, and serve Telegram updates until stopped."""
     protect(config.require_token())
     if config.telegram.mode == "webhook":
-        raise ConfigError(
-            'telegram.mode = "webhook" is not supported by this version yet; use "polling"'
-        )
+        protect(check_webhook_config(config)[1])
     lang = config.ui.default_language
     # SQLite: the file lock is taken here, so a second run is refused before touching anything.
     leader = make_leader(config.database.url)
@@ -86,7 +86,7 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
             if not await has_admin(session):
                 log.warning("%s", plain("cli.no_admin", lang))
         app = build_application(config, db)
-        await _serve(app, db, leader)
+        await _serve(app, db, leader, config)
     finally:
         await leader.release()
         await db.dispose()
@@ -110,27 +110,50 @@ async def _load_plan(db: Database, plan_path: str) -> None:
 
 
 async def _serve(
-    app: Application[Any, Any, Any, Any, Any, Any], db: Database, leader: Leadership
+    app: Application[Any, Any, Any, Any, Any, Any],
+    db: Database,
+    leader: Leadership,
+    config: Config,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runtime: Runtime = app.bot_data["runtime"]
+    webhook = config.telegram.mode == "webhook"
     async with app:
         await remember_username(db, app.bot.username, system_clock)
         log.info("connected as @%s", app.bot.username)
-        await set_commands(app, app.bot_data["runtime"].default_language)
+        await set_commands(app, runtime.default_language)
         await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(
-            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
-        )
-        log.info("polling for updates")
-        scheduler = Scheduler(app.bot_data["runtime"], app.bot, leader)
+        routes = []
+        if webhook:
+            url, secret = check_webhook_config(config)
+            routes.append(webhook_route(app, webhook_path(url), secret))
+        # The web server: /healthz, calendar feeds, and in webhook mode the update endpoint.
+        http_server = await start_http(config, db, runtime.clock, routes=routes)
+        if webhook:
+            url, secret = check_webhook_config(config)
+            await app.bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+                max_connections=MAX_CONNECTIONS,
+            )
+            log.info("receiving updates by webhook")
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+            )
+            log.info("polling for updates")
+        scheduler = Scheduler(runtime, app.bot, leader)
         await scheduler.start()
         await stop.wait()
         log.info("stopping")
         # The sender first: what is in flight still needs the bot, and is recorded as sent.
         await scheduler.stop()
-        await app.updater.stop()
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        await stop_http(http_server)
         await app.stop()

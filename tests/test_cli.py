@@ -175,3 +175,24 @@ def test_report_pictures_and_calendar(work: Path) -> None:
     assert "找不到单位" in one_line_error(duban(work, "calendar", "不存在的县"))
     revoked = duban(work, "calendar", "甲县", "--revoke-links")
     assert revoked.code == 0 and "0 个" in revoked.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({}, "telegram.webhook.url"),
+        ({"DUBAN_TELEGRAM_WEBHOOK_URL": "https://x.example/hook"}, "telegram.webhook.secret_token"),
+        (
+            {
+                "DUBAN_TELEGRAM_WEBHOOK_URL": "https://x.example/hook",
+                "DUBAN_TELEGRAM_WEBHOOK_SECRET_TOKEN": "abc",
+            },
+            "[http]",
+        ),
+    ],
+)
+def test_webhook_mode_needs_its_settings(work: Path, extra: dict[str, str], key: str) -> None:
+    line = one_line_error(
+        duban(work, "run", DUBAN_TELEGRAM_TOKEN=TOKEN, DUBAN_TELEGRAM_MODE="webhook", **extra)
+    )
+    assert key in line
