@@ -50,6 +50,8 @@ class Transcript:
 
     def person(self, who: str, what: str) -> None:
         self.flush()
+        # Invite codes are random: shown as a placeholder so the transcript reads the same.
+        what = re.sub(r"^/start \S+", "/start 〈邀请码〉", what)
         self.lines.append(f"**{who}**: {what}\n")
 
     def flush(self) -> None:
@@ -68,6 +70,8 @@ class Transcript:
             body = message.get("text") or message.get("caption") or ""
             if message.get("document"):
                 body = f"📎 {message['document'].get('file_name', '')}\n{body}"
+            elif message.get("photo"):
+                body = f"🖼\n{body}"
             buttons = [
                 b["text"]
                 for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
@@ -207,6 +211,19 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
             unit = await say(leader, "领导小组组长", "甲县", "甲县总工会")
             assert "甲县总工会" in unit and "已通过" in unit
             await say(leader, "领导小组组长", "调研报告谁没交", "未报送")
+
+            # The office looks rather than reads: a chart as a photo, the workbook as a file.
+            for command, kind in (("/chart", "photo"), ("/export", "document")):
+                before = len(srv.sent_to(office.id))
+                script.person("办公室主任", command)
+                srv.send_text(office, command)
+                await srv.wait_for(
+                    lambda s, k=kind, b=before: any(m.get(k) for m in s.sent_to(office.id)[b:]),
+                    timeout=30,
+                )
+                await asyncio.sleep(PAUSE)
+            workbook = next(m for m in reversed(srv.sent_to(office.id)) if m.get("document"))
+            assert workbook["document"]["file_name"].endswith(".xlsx")
 
             script.flush()
             assert srv.rejected == [], [str(r) for r in srv.rejected]
