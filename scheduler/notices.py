@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +17,11 @@ from bot.db import models as m
 from bot.db.engine import Database
 from bot.domain.timespec import parse_clock
 from bot.i18n import format_moment, plain, t
+from bot.reports.figures import UnitStanding, unit_ranking
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.people import holders
-from bot.services.progress import DONE, OPEN
+from bot.services.progress import OPEN
 from scheduler.context import (
     CampaignContext,
     PhaseInfo,
@@ -546,7 +547,7 @@ async def _bulletin(
     people = await holders(session, ctx.id, ("leader", "office"))
     if not people:
         return
-    ranking = await bulletin_ranking(session, ctx.id, now)
+    ranking = await unit_ranking(session, ctx.id, now)
     texts = {
         lang: bulletin_texts(ctx, week, ranking, now, lang)
         for lang in languages(people, default_language)
@@ -581,65 +582,6 @@ async def _bulletin(
             )
         )
     await enqueue_many(session, pictures, now=now)
-
-
-@dataclass(frozen=True)
-class UnitStanding:
-    """One unit's line in the bulletin."""
-
-    name: str
-    position: int
-    done: int  # submitted or accepted, of `total`
-    total: int  # assignments due so far (all of them while none is due yet)
-    overdue: int
-    accepted: int
-    due_so_far: int
-
-    @property
-    def rate(self) -> float:
-        """Return the share done, 0..1."""
-        return self.done / self.total if self.total else 1.0
-
-
-async def bulletin_ranking(
-    session: AsyncSession, campaign_id: int, now: datetime
-) -> list[UnitStanding]:
-    """Rank the campaign's units by the share of their due assignments submitted."""
-    a, u = m.Assignment, m.Unit
-    is_due = a.due_at <= now
-    done = a.status.in_(DONE)
-    rows = await session.execute(
-        select(
-            u.name,
-            u.position,
-            func.count(a.id),
-            func.sum(case((is_due, 1), else_=0)),
-            func.sum(case((and_(is_due, done), 1), else_=0)),
-            func.sum(case((done, 1), else_=0)),
-            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
-            func.sum(case((a.status == "accepted", 1), else_=0)),
-        )
-        .join(a, and_(a.unit_id == u.id, a.archived_at.is_(None)))
-        .where(u.campaign_id == campaign_id, u.archived_at.is_(None))
-        .group_by(u.id, u.name, u.position)
-    )
-    standings = []
-    for name, position, total, due, done_due, done_all, overdue, accepted in rows:
-        due, done_due, done_all = int(due or 0), int(done_due or 0), int(done_all or 0)
-        # Before anything is due, rank by what was handed in early.
-        standings.append(
-            UnitStanding(
-                name,
-                position,
-                done_due if due else done_all,
-                due if due else int(total),
-                int(overdue or 0),
-                int(accepted or 0),
-                due,
-            )
-        )
-    standings.sort(key=lambda s: (-s.rate, s.overdue, s.position))
-    return standings
 
 
 def bulletin_texts(

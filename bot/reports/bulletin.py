@@ -39,7 +39,7 @@ class BulletinData:
 
 async def bulletin_data(session: AsyncSession, campaign: m.Campaign, now: datetime) -> BulletinData:
     """Read the ranking of a campaign's units at `now`."""
-    ranking = await unit_ranking(session, campaign, now)
+    ranking = await unit_ranking(session, campaign.id, now)
     return BulletinData(campaign.title, campaign.timezone, now, ranking)
 
 

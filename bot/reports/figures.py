@@ -134,11 +134,11 @@ class UnitStanding:
 
 
 async def unit_ranking(
-    session: AsyncSession, campaign: m.Campaign, now: datetime
+    session: AsyncSession, campaign_id: int, now: datetime
 ) -> list[UnitStanding]:
     """Rank the units by the share of their due assignments handed in, the best first.
 
-    The rule is the text bulletin's (scheduler/notices.py), so that picture and text agree:
+    The text bulletin (scheduler/notices.py) and the picture both use it, so they agree:
     before anything is due, units rank by what they handed in early; ties go to fewer overdue.
     """
     a, u = m.Assignment, m.Unit
@@ -165,7 +165,7 @@ async def unit_ranking(
         .join(a, and_(a.unit_id == u.id, a.archived_at.is_(None)))
         .outerjoin(latest, latest.c.assignment_id == a.id)
         .outerjoin(s, and_(s.assignment_id == a.id, s.version == latest.c.version))
-        .where(u.campaign_id == campaign.id, u.archived_at.is_(None))
+        .where(u.campaign_id == campaign_id, u.archived_at.is_(None))
         .group_by(u.id, u.name, u.position)
     )
     standings = []
