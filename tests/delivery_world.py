@@ -192,3 +192,24 @@ async def rig(
 async def drained(db: Database, sender: Sender) -> bool:
     """Return True once no row is pending and the sender holds nothing."""
     return (await statuses(db)).get("pending", 0) == 0 and sender.idle
+
+
+async def add_unit_contacts(db: Database, users: list[Any]) -> None:
+    """Make each fake user the contact of one unit (units in key order)."""
+    now = datetime.now(UTC)
+    async with db.write() as session:
+        campaign = await session.scalar(select(m.Campaign.id))
+        unit_ids = list(await session.scalars(select(m.Unit.id).order_by(m.Unit.key)))
+        for user, unit in zip(users, unit_ids, strict=True):
+            person = m.Person(telegram_id=user.id, name=user.first_name, created_at=now)
+            session.add(person)
+            await session.flush()
+            session.add(
+                m.Role(
+                    person_id=person.id,
+                    campaign_id=campaign,
+                    role="contact",
+                    unit_id=unit,
+                    created_at=now,
+                )
+            )

@@ -28,6 +28,7 @@ from bot.db.migrate import upgrade
 from bot.services.outbox import enqueue, message
 from tests.cli import clean_env, duban_command, run_duban
 from tests.conftest import EXAMPLE, ROOT
+from tests.delivery_world import add_unit_contacts
 from tests.fakebotapi import FakeBotAPI, parse_html
 
 pytestmark = pytest.mark.e2e
@@ -317,23 +318,7 @@ async def test_killed_mid_burst_and_restarted(tmp_path: Path) -> None:
         assert loaded.code == 0, loaded.err
         contacts = [srv.add_user(first_name=f"联络员{i}", started=True) for i in range(units)]
         db = Database(f"sqlite+aiosqlite:///{db_path}")
-        now = datetime.now(UTC)
-        async with db.write() as session:
-            campaign = await session.scalar(select(m.Campaign.id))
-            unit_ids = list(await session.scalars(select(m.Unit.id).order_by(m.Unit.key)))
-            for user, unit in zip(contacts, unit_ids, strict=True):
-                person = m.Person(telegram_id=user.id, name=user.first_name, created_at=now)
-                session.add(person)
-                await session.flush()
-                session.add(
-                    m.Role(
-                        person_id=person.id,
-                        campaign_id=campaign,
-                        role="contact",
-                        unit_id=unit,
-                        created_at=now,
-                    )
-                )
+        await add_unit_contacts(db, contacts)
         first = Bot(tmp_path, env, "first")
         await first.start()
         second = Bot(tmp_path, env, "second")

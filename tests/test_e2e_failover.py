@@ -23,6 +23,7 @@ from bot.db import models as m
 from bot.db.engine import Database
 from tests.cli import clean_env, run_duban
 from tests.conftest import IN_CI, PG_DSN, _pg_url
+from tests.delivery_world import add_unit_contacts
 from tests.fakebotapi import FakeBotAPI, parse_html
 from tests.test_e2e_delivery import Bot, deadline_plan, eventually, save_figures
 
@@ -78,23 +79,7 @@ async def test_three_processes_leader_killed_mid_burst(tmp_path: Path, pg_url: s
         assert loaded.code == 0, loaded.err
         contacts = [srv.add_user(first_name=f"联络员{i}", started=True) for i in range(UNITS)]
         db = Database(pg_url)
-        now = datetime.now(UTC)
-        async with db.write() as session:
-            campaign = await session.scalar(select(m.Campaign.id))
-            unit_ids = list(await session.scalars(select(m.Unit.id).order_by(m.Unit.key)))
-            for user, unit in zip(contacts, unit_ids, strict=True):
-                person = m.Person(telegram_id=user.id, name=user.first_name, created_at=now)
-                session.add(person)
-                await session.flush()
-                session.add(
-                    m.Role(
-                        person_id=person.id,
-                        campaign_id=campaign,
-                        role="contact",
-                        unit_id=unit,
-                        created_at=now,
-                    )
-                )
+        await add_unit_contacts(db, contacts)
         bots = []
         for i in range(3):
             port = free_port()
