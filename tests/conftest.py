@@ -114,3 +114,11 @@ async def db(
         admin = await _pg_admin()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write docs/reliability.md from the figures the tests recorded."""
+    from tests import reliability
+
+    if exitstatus == 0:
+        reliability.write()

@@ -1,0 +1,73 @@
+"""Figures for docs/reliability.md, recorded by the tests that produce them.
+
+A test calls `record(category, attack, cases, result)`; at the end of the run the figures
+are written to docs/figures/reliability.json and rendered as the table in
+docs/reliability.md (tests/conftest.py's `pytest_sessionfinish`). Nothing is written from
+memory: a row exists only if a test ran it in this session.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+FIGURES = ROOT / "docs" / "figures" / "reliability.json"
+DOC = ROOT / "docs" / "reliability.md"
+CATEGORIES = ("abuse", "faults", "bad input", "data safety")
+
+
+@dataclass
+class Row:
+    """One attack, fault or bad input tried, how often, and what came of it."""
+
+    category: str
+    attack: str
+    cases: int
+    result: str
+    losses: int = 0
+
+
+_ROWS: list[Row] = []
+
+
+def record(category: str, attack: str, cases: int, result: str, losses: int = 0) -> None:
+    """Remember one row of the reliability table (the test asserts the result itself)."""
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}")
+    _ROWS.append(Row(category, attack, cases, result, losses))
+
+
+def write() -> None:
+    """Write the figures and the table, if this run recorded any (keeping other rows)."""
+    if not _ROWS:
+        return
+    known: dict[tuple[str, str], dict[str, object]] = {}
+    if FIGURES.exists():
+        for row in json.loads(FIGURES.read_text(encoding="utf-8")):
+            known[(str(row["category"]), str(row["attack"]))] = row
+    for row in _ROWS:
+        known[(row.category, row.attack)] = asdict(row)
+    rows = sorted(
+        known.values(),
+        key=lambda r: (CATEGORIES.index(str(r["category"])), str(r["attack"])),
+    )
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    lines = [
+        "# Reliability",
+        "",
+        "Each attack, fault and bad input tried by the test suite, how many cases, and the",
+        "result. This file is written by the tests (`tests/reliability.py`) from the run that",
+        "produced the figures; `pytest` regenerates it.",
+        "",
+        "| category | attack, fault or input | cases | result | losses |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['category']} | {row['attack']} | {row['cases']:,} | {row['result']} "
+            f"| {row['losses']} |"
+        )
+    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
