@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
@@ -321,10 +322,56 @@ def load_plan(path: str | Path) -> Plan:
     return parse_plan(text, str(path))
 
 
+@dataclass
+class _Context:
+    """What later sections of a plan need from earlier ones."""
+
+    zone: ZoneInfo | None = None
+    due_time: time = time(18, 0)
+    base_policy: dict[str, Any] | None = None
+    kind_keys: set[str] = field(default_factory=set)  # valid kinds
+    all_kind_keys: set[str] = field(default_factory=set)  # every kind key written
+    unit_keys: set[str] = field(default_factory=set)
+    task_paths: list[tuple[KeyPath, str | None]] = field(default_factory=list)
+
+
 def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
     c.table(data, (), TOP_KEYS)
+    ctx = _Context()
+    campaign = _campaign(c, data, ctx)
+    calendar = _calendar(c, data)
+    ctx.base_policy = _check_policy(
+        c, data.get("reminders", {}), ("reminders",), DEFAULT_POLICY_JSON
+    )
+    digest = _digest(c, data)
+    kinds = _unit_kinds(c, data, ctx)
+    units = _units(c, data, ctx)
+    phases = _phases(c, data, ctx)
+    key, title, units_see_all = campaign
+    zone, base_policy = ctx.zone, ctx.base_policy
+    if c.errors or not (key and title and zone and base_policy):
+        return None
+    return Plan(
+        source=Path(file),
+        key=key,
+        title=title,
+        timezone=zone.key,
+        due_time=ctx.due_time,
+        units_see_all=units_see_all,
+        calendar=calendar,
+        policy=ReminderPolicy.from_json(base_policy),
+        digest=digest,
+        unit_kinds=tuple(kinds),
+        units=tuple(units),
+        phases=tuple(phases),
+        warnings=tuple(_calendar_warnings(calendar, phases, zone, file)),
+    )
 
-    # [campaign]
+
+def _campaign(
+    c: _Checker, data: dict[str, Any], ctx: _Context
+) -> tuple[str | None, str | None, bool]:
+    """Read [campaign]; set the time zone and due time on the context."""
     if "campaign" not in data:
         c.error(("campaign",), "missing table [campaign]")
     campaign = c.table(data.get("campaign", {}), ("campaign",), CAMPAIGN_KEYS)
@@ -332,20 +379,21 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
     key = c.ident(campaign, cp) if campaign or "campaign" in data else None
     title = c.text(campaign, cp, "title") if "campaign" in data else None
     tz_name = c.text(campaign, cp, "timezone", "Asia/Shanghai")
-    zone: ZoneInfo | None = None
     if isinstance(tz_name, str):
         try:
-            zone = ZoneInfo(tz_name)
+            ctx.zone = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError):
             c.error((*cp, "timezone"), f'unknown time zone {tz_name!r} (e.g. "Asia/Shanghai")')
     due_time_text = c.text(campaign, cp, "due_time", "18:00")
-    due_time = time(18, 0)
     if isinstance(due_time_text, str):
-        parsed_time = c.spec((*cp, "due_time"), due_time_text, parse_clock)
-        due_time = parsed_time or due_time
+        parsed: time | None = c.spec((*cp, "due_time"), due_time_text, parse_clock)
+        ctx.due_time = parsed or ctx.due_time
     units_see_all = c.get(campaign, cp, "units_see_all", bool, "true or false", False)
+    return key, title, bool(units_see_all)
 
-    # [calendar]
+
+def _calendar(c: _Checker, data: dict[str, Any]) -> WorkCalendar:
+    """Read [calendar] into the campaign's working-day calendar."""
     cal = c.table(data.get("calendar", {}), ("calendar",), CALENDAR_KEYS)
     country = c.get(cal, ("calendar",), "country", str, 'a country code such as "CN"', "CN")
     extra_holidays = c.dates(cal, ("calendar",), "extra_holidays")
@@ -359,11 +407,11 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         except UnknownCountry:
             c.error(("calendar", "country"), f"no holiday data for country {country!r}")
             calendar = WorkCalendar(None, calendar.extra_holidays, calendar.extra_workdays)
+    return calendar
 
-    # [reminders]
-    base_policy = _check_policy(c, data.get("reminders", {}), ("reminders",), DEFAULT_POLICY_JSON)
 
-    # [digest]
+def _digest(c: _Checker, data: dict[str, Any]) -> Digest:
+    """Read [digest]: the daily digest's time and the weekly bulletin's day and time."""
     dg = c.table(data.get("digest", {}), ("digest",), DIGEST_KEYS)
     daily: time | None = time(9, 0)
     weekly: tuple[int, time] | None = (0, time(9, 0))
@@ -377,8 +425,11 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
             if dg["weekly"] is False
             else c.spec(("digest", "weekly"), dg["weekly"], parse_weekly)
         )
+    return Digest(daily, weekly)
 
-    # [[unit_kinds]]
+
+def _unit_kinds(c: _Checker, data: dict[str, Any], ctx: _Context) -> list[UnitKind]:
+    """Read [[unit_kinds]]; remember their keys on the context."""
     kinds: list[UnitKind] = []
     raw_kinds = c.get(data, (), "unit_kinds", list, "an array of tables [[unit_kinds]]")
     kind_paths: list[tuple[KeyPath, str | None]] = []
@@ -390,10 +441,13 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         if k_key and k_name:
             kinds.append(UnitKind(k_key, k_name))
     _unique(c, kind_paths, "unit kind key")
-    kind_keys = {k.key for k in kinds}
-    all_kind_keys = {k for _, k in kind_paths if k}
+    ctx.kind_keys = {k.key for k in kinds}
+    ctx.all_kind_keys = {k for _, k in kind_paths if k}
+    return kinds
 
-    # [[units]]
+
+def _units(c: _Checker, data: dict[str, Any], ctx: _Context) -> list[Unit]:
+    """Read [[units]]; keys, names and aliases must be unique."""
     units: list[Unit] = []
     raw_units = c.get(data, (), "units", list, "an array of tables [[units]]")
     unit_paths: list[tuple[KeyPath, str | None]] = []
@@ -407,19 +461,21 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         unit_paths.append(((*up, "key"), u_key))
         names.append(((*up, "name"), u_name))
         names.extend(((*up, "aliases", j), a) for j, a in enumerate(aliases))
-        if isinstance(u_kind, str) and u_kind not in all_kind_keys:
-            c.error((*up, "kind"), f"unknown unit kind {u_kind!r}" + _known(all_kind_keys))
-        if u_key and u_name and u_kind in kind_keys:
+        if isinstance(u_kind, str) and u_kind not in ctx.all_kind_keys:
+            c.error((*up, "kind"), f"unknown unit kind {u_kind!r}" + _known(ctx.all_kind_keys))
+        if u_key and u_name and u_kind in ctx.kind_keys:
             units.append(Unit(u_key, u_name, u_kind, tuple(aliases)))
     _unique(c, unit_paths, "unit key")
     _unique(c, names, "unit name or alias")
-    unit_keys = {k for _, k in unit_paths if k}
+    ctx.unit_keys = {k for _, k in unit_paths if k}
+    return units
 
-    # [[phases]] and their tasks
+
+def _phases(c: _Checker, data: dict[str, Any], ctx: _Context) -> list[Phase]:
+    """Read [[phases]] with their tasks; phase and task keys must be unique."""
     phases: list[Phase] = []
     raw_phases = c.get(data, (), "phases", list, "an array of tables [[phases]]")
     phase_paths: list[tuple[KeyPath, str | None]] = []
-    task_paths: list[tuple[KeyPath, str | None]] = []
     for i, raw in enumerate(raw_phases or []):
         pp: KeyPath = ("phases", i)
         pt = c.table(raw, pp, PHASE_KEYS)
@@ -429,100 +485,98 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         end = _plain_date(c, pt, pp, "end")
         if start and end and end < start:
             c.error((*pp, "end"), f"phase ends ({end}) before it starts ({start})")
-        phase_policy = base_policy
-        if "reminders" in pt and base_policy is not None:
-            phase_policy = _check_policy(c, pt["reminders"], (*pp, "reminders"), base_policy)
-        tasks: list[Task] = []
+        policy = ctx.base_policy
+        if "reminders" in pt and policy is not None:
+            policy = _check_policy(c, pt["reminders"], (*pp, "reminders"), policy)
         raw_tasks = c.get(pt, pp, "tasks", list, "an array of tables [[phases.tasks]]", [])
-        for j, raw_task in enumerate(raw_tasks or []):
-            tp: KeyPath = (*pp, "tasks", j)
-            tt = c.table(raw_task, tp, TASK_KEYS)
-            t_key, t_title = c.ident(tt, tp), c.text(tt, tp, "title")
-            task_paths.append(((*tp, "key"), t_key))
-            due = None
-            if "due" in tt:
-                due = _due_moment(c, tt["due"], (*tp, "due"), zone, due_time)
-            else:
-                c.error((*tp, "due"), "missing key")
-            evidence = c.text(tt, tp, "evidence", "any")
-            if isinstance(evidence, str) and evidence not in EVIDENCE_KINDS:
-                c.error(
-                    (*tp, "evidence"),
-                    f"unknown evidence {evidence!r} (use {', '.join(EVIDENCE_KINDS)})",
-                )
-            for_kinds = c.strings(tt, tp, "for") if "for" in tt else sorted(all_kind_keys)
-            for k, kind in enumerate(for_kinds):
-                if kind not in all_kind_keys:
-                    c.error((*tp, "for", k), f"unknown unit kind {kind!r}" + _known(all_kind_keys))
-            exempt = c.strings(tt, tp, "except")
-            for k, unit_key in enumerate(exempt):
-                if unit_key not in unit_keys:
-                    c.error((*tp, "except", k), f"unknown unit {unit_key!r}")
-            outside = c.get(tt, tp, "allow_outside_phase", bool, "true or false", False)
-            if due is not None and start and end and zone is not None and not outside:
-                local = due.astimezone(zone).date()
-                if not start <= local <= end:
-                    c.error(
-                        (*tp, "due"),
-                        f"due {local} lies outside its phase ({start} – {end}); "
-                        "set allow_outside_phase = true if that is intended",
-                    )
-            task_policy = phase_policy
-            if "reminders" in tt and phase_policy is not None:
-                task_policy = _check_policy(c, tt["reminders"], (*tp, "reminders"), phase_policy)
-            description = c.text(tt, tp, "description", "")
-            if t_key and t_title and due and isinstance(evidence, str) and task_policy:
-                tasks.append(
-                    Task(
-                        key=t_key,
-                        title=t_title,
-                        due=due,
-                        evidence=evidence,
-                        kinds=tuple(for_kinds),
-                        exempt=tuple(exempt),
-                        allow_outside_phase=bool(outside),
-                        policy=ReminderPolicy.from_json(task_policy),
-                        description=description or "",
-                    )
-                )
+        tasks = [
+            task
+            for j, raw_task in enumerate(raw_tasks or [])
+            if (task := _task(c, raw_task, (*pp, "tasks", j), ctx, policy, start, end))
+        ]
         if p_key and p_name and start and end:
-            phases.append(
-                Phase(
-                    p_key, p_name, start, end, tuple(tasks), c.text(pt, pp, "description", "") or ""
-                )
-            )
+            description = c.text(pt, pp, "description", "") or ""
+            phases.append(Phase(p_key, p_name, start, end, tuple(tasks), description))
     _unique(c, phase_paths, "phase key")
-    _unique(c, task_paths, "task key")
+    _unique(c, ctx.task_paths, "task key")
     if raw_phases is not None and not raw_phases:
         c.error(("phases",), "a plan needs at least one phase")
+    return phases
 
-    if c.errors or not (key and title and zone and base_policy):
+
+def _task(
+    c: _Checker,
+    raw: Any,
+    tp: KeyPath,
+    ctx: _Context,
+    phase_policy: dict[str, Any] | None,
+    start: date | None,
+    end: date | None,
+) -> Task | None:
+    """Read one [[phases.tasks]] entry (its due date must lie in its phase unless allowed)."""
+    tt = c.table(raw, tp, TASK_KEYS)
+    t_key, t_title = c.ident(tt, tp), c.text(tt, tp, "title")
+    ctx.task_paths.append(((*tp, "key"), t_key))
+    due = None
+    if "due" in tt:
+        due = _due_moment(c, tt["due"], (*tp, "due"), ctx.zone, ctx.due_time)
+    else:
+        c.error((*tp, "due"), "missing key")
+    evidence = c.text(tt, tp, "evidence", "any")
+    if isinstance(evidence, str) and evidence not in EVIDENCE_KINDS:
+        c.error(
+            (*tp, "evidence"), f"unknown evidence {evidence!r} (use {', '.join(EVIDENCE_KINDS)})"
+        )
+    for_kinds = c.strings(tt, tp, "for") if "for" in tt else sorted(ctx.all_kind_keys)
+    for k, kind in enumerate(for_kinds):
+        if kind not in ctx.all_kind_keys:
+            c.error((*tp, "for", k), f"unknown unit kind {kind!r}" + _known(ctx.all_kind_keys))
+    exempt = c.strings(tt, tp, "except")
+    for k, unit_key in enumerate(exempt):
+        if unit_key not in ctx.unit_keys:
+            c.error((*tp, "except", k), f"unknown unit {unit_key!r}")
+    outside = c.get(tt, tp, "allow_outside_phase", bool, "true or false", False)
+    if due is not None and start and end and ctx.zone is not None and not outside:
+        local = due.astimezone(ctx.zone).date()
+        if not start <= local <= end:
+            c.error(
+                (*tp, "due"),
+                f"due {local} lies outside its phase ({start} – {end}); "
+                "set allow_outside_phase = true if that is intended",
+            )
+    policy = phase_policy
+    if "reminders" in tt and phase_policy is not None:
+        policy = _check_policy(c, tt["reminders"], (*tp, "reminders"), phase_policy)
+    description = c.text(tt, tp, "description", "")
+    if not (t_key and t_title and due and isinstance(evidence, str) and policy):
         return None
-    warnings = []
+    return Task(
+        key=t_key,
+        title=t_title,
+        due=due,
+        evidence=evidence,
+        kinds=tuple(for_kinds),
+        exempt=tuple(exempt),
+        allow_outside_phase=bool(outside),
+        policy=ReminderPolicy.from_json(policy),
+        description=description or "",
+    )
+
+
+def _calendar_warnings(
+    calendar: WorkCalendar, phases: list[Phase], zone: ZoneInfo, file: str
+) -> list[str]:
+    """Warn about years whose 调休 make-up days are not known yet."""
     years = {t.due.astimezone(zone).year for p in phases for t in p.tasks}
     years |= {p.start.year for p in phases} | {p.end.year for p in phases}
     missing = calendar.years_without_data(years)
-    if missing:
-        warnings.append(
-            f"{file}: calendar.country: no adjusted working days (调休) known for "
-            f"{', '.join(map(str, missing))}; counting statutory holidays and weekends only "
-            "(add extra_holidays / extra_workdays when they are announced)"
-        )
-    return Plan(
-        source=Path(file),
-        key=key,
-        title=title,
-        timezone=zone.key,
-        due_time=due_time,
-        units_see_all=bool(units_see_all),
-        calendar=calendar,
-        policy=ReminderPolicy.from_json(base_policy),
-        digest=Digest(daily, weekly),
-        unit_kinds=tuple(kinds),
-        units=tuple(units),
-        phases=tuple(phases),
-        warnings=tuple(warnings),
-    )
+    if not missing:
+        return []
+    return [
+        f"{file}: calendar.country: no adjusted working days (调休) known for "
+        f"{', '.join(map(str, missing))}; counting statutory holidays and weekends only "
+        "(add extra_holidays / extra_workdays when they are announced)"
+    ]
 
 
 def _plain_date(c: _Checker, table: dict[str, Any], path: KeyPath, key: str) -> date | None:
