@@ -21,6 +21,7 @@ from bot.errors import DubanError
 from bot.i18n import t
 from bot.runtime import Runtime
 from bot.services.access import Caller, NotRegistered, load_caller
+from bot.services.audit import record
 from bot.services.people import touch_person
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,32 @@ async def _group_registered(session: AsyncSession, chat_id: int) -> bool:
 class _Refused(Exception):
     """Carry a refusal out of the transaction so that it rolls back."""
 
-    def __init__(self, ctx: Ctx) -> None:
+    def __init__(self, ctx: Ctx, key: str) -> None:
         super().__init__("refused")
         self.ctx = ctx
+        self.key = key
+
+
+async def _audit_refusal(rt: Runtime, update: Update, key: str) -> None:
+    """Record a refused attempt (a stranger's command, a forged button) in the audit log."""
+    user = update.effective_user
+    message = update.effective_message
+    query = update.callback_query
+    attempt = (query.data if query is not None else message.text if message else None) or ""
+    try:
+        async with rt.db.write() as session:
+            person = await session.scalar(
+                select(m.Person.id).where(m.Person.telegram_id == (user.id if user else 0))
+            )
+            record(
+                session,
+                at=rt.clock(),
+                actor=f"person:{person}" if person else f"telegram:{user.id if user else 0}",
+                action="access.refused",
+                details={"attempt": attempt[:100], "reason": key},
+            )
+    except Exception:  # the refusal is answered even if the audit cannot be written
+        log.warning("could not audit a refused attempt", exc_info=True)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -180,6 +204,7 @@ async def run_feature(
             break
         except _Refused as refused:
             ctx = refused.ctx
+            await _audit_refusal(rt, update, refused.key)
             break
         except Exception as exc:
             if not _transient(exc):
@@ -223,7 +248,7 @@ async def _attempt(
             text = t(exc.key, ctx.lang, **exc.params)
             ctx.replies = [Reply(text, toast=text)]
             ctx.pushed = False
-            raise _Refused(ctx) from None
+            raise _Refused(ctx, exc.key) from None
     return ctx
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.db import models as m
 from bot.db.engine import Database
 from tests.harness import T0, Harness, User, texts
+from tests.reliability import record
 
 ROLES = ("stranger", "contact", "head", "office", "leader", "admin")
 
@@ -204,6 +205,12 @@ async def test_every_command_for_a_role(h: Harness, role: str) -> None:
         if not answers:
             failures.append(f"{command} as {role}: silence")
     assert not failures, "\n".join(failures)
+    record(
+        "abuse",
+        f"every command as {role} (own and other unit)",
+        len(MATRIX),
+        "shown or refused exactly as SPEC §4.2",
+    )
 
 
 async def _ids(h: Harness) -> dict[str, int]:
@@ -270,3 +277,9 @@ async def test_forged_buttons_change_nothing(h: Harness, role: str) -> None:
         async with h.db.read() as session:
             reviews = list(await session.scalars(select(m.Review)))
         assert reviews == []
+    record(
+        "abuse",
+        f"forged and stale buttons pressed as {role}",
+        len(forged),
+        "nothing leaked or changed",
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.plan import PlanInvalid, load_plan
+from tests.reliability import record
 
 PLANS = Path(__file__).parent / "plans"
 EXPECT = re.compile(r"^# expect: line=(\d+) key=(\S*) message=(.+)$")
@@ -16,6 +17,12 @@ BROKEN = sorted((PLANS / "broken").glob("*.toml"))
 
 def test_corpus_is_large_enough() -> None:
     assert len(BROKEN) >= 15
+    record(
+        "bad input",
+        "broken plan files (corpus)",
+        len(BROKEN),
+        "each rejected with file, line and key",
+    )
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)

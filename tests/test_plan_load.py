@@ -6,14 +6,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import current_revision, head_revision
 from bot.plan import parse_plan
+from bot.services import plan_load
 from bot.services.plan_load import load_plan_into
 from tests.conftest import EXAMPLE
+from tests.reliability import record
 
 T0 = datetime(2017, 3, 20, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
@@ -73,6 +76,31 @@ async def test_loading_twice_changes_nothing(db: Database) -> None:
     assert await dump(db) == before
     # ...but the second load is still in the audit log.
     assert await count(db, m.AuditLog, m.AuditLog.action == "plan.load") == 2
+    record(
+        "data safety", f"plan loaded twice ({db.dialect})", 1, "database unchanged, load audited"
+    )
+
+
+async def test_a_failed_load_leaves_the_database_as_it_was(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await load_plan_into(db, plan_of(TEXT), now=T0)
+    before = await dump(db, skip=())
+    moved = TEXT.replace("due = 2017-05-10", "due = 2017-05-08", 1).replace(
+        "甲县总工会", "甲县工会"
+    )
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the disk is full")
+
+    # Units and tasks are already updated when the assignments fail: all must roll back.
+    monkeypatch.setattr(plan_load, "_sync_assignments", broken)
+    with pytest.raises(RuntimeError):
+        await load_plan_into(db, plan_of(moved), now=T1)
+    assert await dump(db, skip=()) == before
+    record(
+        "data safety", f"plan load failing midway ({db.dialect})", 1, "database exactly as before"
+    )
 
 
 async def test_changed_due_date_moves_assignments_without_approved_extension(db: Database) -> None:

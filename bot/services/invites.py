@@ -27,6 +27,8 @@ GROUP_ROLES = ("office", "leader")
 DEFAULT_EXPIRY = timedelta(days=7)
 # Wrong codes one account may try per hour before it is slowed down.
 FAILED_PER_HOUR = 5
+# ...and all accounts together.
+FAILED_PER_HOUR_OVERALL = 50
 
 
 def hash_code(code: str) -> str:
@@ -175,6 +177,15 @@ async def redeem(
         )
     )
     if (failures or 0) >= FAILED_PER_HOUR:
+        raise TooManyAttempts()
+    # Guessing from many accounts at once is slowed down too (codes have 128 bits, but a
+    # flood of attempts is itself worth stopping and seeing in the audit log).
+    everyone = await session.scalar(
+        select(func.count())
+        .select_from(m.AuditLog)
+        .where(m.AuditLog.action == "invite.failed", m.AuditLog.at > now - timedelta(hours=1))
+    )
+    if (everyone or 0) >= FAILED_PER_HOUR_OVERALL:
         raise TooManyAttempts()
     invite = await session.scalar(select(m.Invite).where(m.Invite.code_hash == hash_code(code)))
     state = "unknown" if invite is None else invite_state(invite, now)

@@ -1,0 +1,129 @@
+"""Abuse: refused attempts are audited, guessing is slowed, a removed contact stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.db import models as m
+from bot.db.engine import Database
+from bot.services.invites import FAILED_PER_HOUR_OVERALL, new_code
+from tests.harness import T0, Harness, texts
+from tests.reliability import record
+
+
+@pytest.fixture
+async def h(sqlite_db: Database) -> AsyncIterator[Harness]:
+    harness = await Harness.create(sqlite_db, T0)
+    yield harness
+    await harness.close()
+
+
+async def count(h: Harness, model: object, *where: object) -> int:
+    async with h.db.read() as session:
+        return int(
+            await session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
+        )
+
+
+async def assignment_id(h: Harness, unit_key: str, task_key: str) -> int:
+    async with h.db.read() as session:
+        found = await session.scalar(
+            select(m.Assignment.id)
+            .join(m.Unit, m.Unit.id == m.Assignment.unit_id)
+            .join(m.Task, m.Task.id == m.Assignment.task_id)
+            .where(m.Unit.key == unit_key, m.Task.key == task_key)
+        )
+    assert found is not None
+    return int(found)
+
+
+async def test_every_refused_attempt_is_audited(h: Harness) -> None:
+    stranger = h.user("路人")
+    contact = await h.register("contact", "甲县")
+    other = await assignment_id(h, "county-b", "research-report")
+    attempts = [
+        (stranger, "/status"),
+        (stranger, "/nudge 书面调研报告"),
+        (contact, "/nudge 书面调研报告"),
+        (contact, "/unit 乙县"),
+        (contact, "/people"),
+    ]
+    buttons = [(contact, f"sub:{other}"), (contact, "rev:ok:1"), (stranger, f"det:{other}")]
+    for user, text in attempts:
+        [answer] = await h.send(user, text)
+        assert answer
+    for user, data in buttons:
+        assert texts(await h.press(user, data))
+    async with h.db.read() as session:
+        rows = list(
+            await session.scalars(
+                select(m.AuditLog)
+                .where(m.AuditLog.action == "access.refused")
+                .order_by(m.AuditLog.id)
+            )
+        )
+    seen = [row.details["attempt"] for row in rows]
+    assert seen == [text for _, text in attempts] + [data for _, data in buttons]
+    assert all(row.details["reason"] for row in rows)
+    record(
+        "abuse",
+        "refused commands and forged buttons audited",
+        len(rows),
+        "one line each, all audited",
+    )
+
+
+async def test_guessing_from_many_accounts_is_slowed(h: Harness) -> None:
+    assert len(new_code()) >= 22  # 128 random bits, URL-safe
+    for i in range(FAILED_PER_HOUR_OVERALL):
+        [answer] = await h.send(h.user(f"猜{i}"), f"/start guess{i}")
+        assert "无效" in answer
+    real = await h.invite("contact", "甲县")
+    [refused] = await h.send(h.user("后来者"), f"/start {real}")
+    assert "过多" in refused
+    assert await count(h, m.Role) == 0
+    h.now += timedelta(hours=1, minutes=1)
+    [ok] = await h.send(h.user("一小时后"), f"/start {real}")
+    assert "登记成功" in ok
+    record(
+        "abuse",
+        "invite-code guessing from many accounts",
+        FAILED_PER_HOUR_OVERALL + 2,
+        "refused after 50 wrong codes an hour; a real code works again an hour later",
+    )
+
+
+@pytest.mark.parametrize("change", ["removed", "moved"])
+async def test_contact_removed_or_moved_mid_submission_stores_nothing(
+    h: Harness, change: str
+) -> None:
+    contact = await h.register("contact", "甲县", name="甲县联络员")
+    target = await assignment_id(h, "county-a", "research-report")
+    await h.press(contact, f"sub:{target}")
+    await h.send_document(contact, "报告.pdf")
+    async with h.db.write() as session:
+        role = await session.scalar(
+            select(m.Role).join(m.Person).where(m.Person.telegram_id == contact.id)
+        )
+        assert role is not None
+        role.revoked_at = h.now
+        if change == "moved":
+            unit = await session.scalar(select(m.Unit.id).where(m.Unit.key == "county-b"))
+            session.add(
+                m.Role(
+                    person_id=role.person_id,
+                    campaign_id=role.campaign_id,
+                    role="contact",
+                    unit_id=unit,
+                    created_at=h.now,
+                )
+            )
+    said = texts(await h.press(contact, "sc:ok"))
+    assert said and not any("已报送" in x for x in said)
+    assert await count(h, m.Submission) == 0
+    assert await count(h, m.Outbox) == 0
+    record("abuse", f"contact {change} in the middle of a submission", 1, "refused, nothing stored")
