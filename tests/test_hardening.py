@@ -127,3 +127,59 @@ async def test_contact_removed_or_moved_mid_submission_stores_nothing(
     assert await count(h, m.Submission) == 0
     assert await count(h, m.Outbox) == 0
     record("abuse", f"contact {change} in the middle of a submission", 1, "refused, nothing stored")
+
+
+async def test_a_whole_conversation_leaves_a_complete_audit_trail(h: Harness) -> None:
+    office = await h.register("office", name="主任")
+    contact = await h.register("contact", "甲县", name="甲县联络员")
+    target = await assignment_id(h, "county-a", "research-report")
+    steps = []
+
+    async def submit(name: str) -> None:
+        await h.press(contact, f"sub:{target}")
+        await h.send_document(contact, name)
+        await h.press(contact, "sc:ok")
+        steps.append("submission.create")
+
+    await submit("v1.pdf")
+    [notice] = await h.outbox("review")
+    await h.press(office, notice.payload["reply_markup"]["inline_keyboard"][0][1]["callback_data"])
+    await h.send(office, "缺少附件")
+    steps.append("review.return")
+    await submit("v2.pdf")
+    second = (await h.outbox("review"))[-1]
+    await h.press(office, second.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    steps.append("review.accept")
+    await h.send(office, "/reopen 甲县 书面调研报告")
+    steps.append("review.reopen")
+    other = await assignment_id(h, "county-a", "work-summary")
+    await h.press(contact, f"ext:{other}")
+    await h.send(contact, "9月5日")
+    await h.send(contact, "人手不足")
+    steps.append("extension.request")
+    [ext] = await h.outbox("extension")
+    await h.press(office, ext.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    steps.append("extension.approve")
+    await h.send(office, "/received 乙县 工作总结")
+    steps.append("review.received")
+    await h.send(office, "/nudge 专项报告")
+    data = next(d for _, d in h.last_buttons(office) if d.startswith("nd:") and d != "nd:no")
+    await h.press(office, data)
+    steps.append("nudge.manual")
+    await h.send(office, "/revoke 甲县联络员")
+    role = next(d for _, d in h.last_buttons(office) if d.startswith("rvk:"))
+    await h.press(office, role)
+    steps.append("role.revoke")
+    async with h.db.read() as session:
+        rows = list(
+            await session.scalars(
+                select(m.AuditLog)
+                .where(m.AuditLog.action.not_in(("plan.load", "invite.create", "invite.redeem")))
+                .order_by(m.AuditLog.id)
+            )
+        )
+    assert [r.action for r in rows] == steps
+    assert all(r.actor.startswith("person:") and r.at == h.now for r in rows)
+    record(
+        "data safety", "every state change of a whole conversation audited", len(steps), "complete"
+    )
