@@ -183,3 +183,21 @@ async def test_a_whole_conversation_leaves_a_complete_audit_trail(h: Harness) ->
     record(
         "data safety", "every state change of a whole conversation audited", len(steps), "complete"
     )
+
+
+async def test_a_plan_of_fifty_thousand_units_loads_whole(sqlite_db: Database) -> None:
+    from bench.bigplan import big_plan
+    from bot.plan import parse_plan
+    from bot.services.plan_load import load_plan_into
+
+    plan = parse_plan(big_plan(50_000, 2), "huge.toml")
+    expected = plan.assignment_count()
+    report = await load_plan_into(sqlite_db, plan, now=T0)
+    assert report.created["units"] == 50_000 and report.created["assignments"] == expected
+    async with sqlite_db.read() as session:
+        units = await session.scalar(select(func.count()).select_from(m.Unit))
+        assignments = await session.scalar(select(func.count()).select_from(m.Assignment))
+    assert (units, assignments) == (50_000, expected)
+    record(
+        "bad input", "a plan of 50,000 units", 1, "validated and loaded whole in one transaction"
+    )
