@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.db import models as m
@@ -256,8 +257,12 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
     query = update.callback_query
     toast = next((r.toast for r in replies if r.toast), None)
     if query is not None:
-        # A button press is always answered, or the client shows a spinner.
-        await query.answer(text=(toast or "")[:190] or None)
+        # A button press is always answered, or the client shows a spinner; a lost answer
+        # only leaves the spinner, so the replies still go out.
+        try:
+            await query.answer(text=(toast or "")[:190] or None)
+        except TelegramError as exc:
+            log.warning("could not answer a button press: %s", exc)
     for reply in replies:
         if not (reply.text or reply.document or reply.photo):
             continue

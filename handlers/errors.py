@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.i18n import t
 from handlers.common import Context, reply, runtime
@@ -14,7 +15,16 @@ log = logging.getLogger(__name__)
 
 async def on_error(update: object, context: Context) -> None:
     """Log an unexpected error and tell the person something went wrong."""
-    log.error("error while handling an update", exc_info=context.error)
+    error = context.error
+    if isinstance(error, Forbidden | RetryAfter) or (
+        isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    ):
+        # Telegram could not take the answer (network, flood, blocked). What the person did is
+        # already stored; an apology would go the same way, and "something went wrong" would
+        # be untrue.
+        log.warning("could not answer an update: %s", error)
+        return
+    log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
             await reply(update, t("error.generic", runtime(context).default_language))

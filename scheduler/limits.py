@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger("duban.sender")
@@ -55,6 +55,9 @@ GROUP_WINDOW = 60.0
 REPLY_MAX_WAIT = 2.0
 # A reply answered 429 is tried once more if the wait is at most this (seconds).
 REPLY_RETRY_MAX = 5.0
+# Waits (seconds) before trying a reply again that a 5xx or a cut connection lost. A timeout
+# is not tried again: the answer may have arrived, and the person would see it twice.
+REPLY_NETWORK_RETRIES = (0.5, 1.0)
 
 # Set inside the sender's own requests so that the PTB rate limiter lets them through: the
 # sender has already taken their slots.
@@ -332,6 +335,26 @@ class TelegramLimiter(BaseRateLimiter[None]):
         if FROM_SENDER.get() or endpoint.lower() not in SENDING_METHODS or chat_id is None:
             return await callback(*args, **kwargs)
         group = chat_id < 0
+        for wait in (*REPLY_NETWORK_RETRIES, None):
+            try:
+                return await self._reply(callback, args, kwargs, chat_id, group)
+            except TimedOut:
+                raise
+            except NetworkError as exc:
+                if isinstance(exc, BadRequest) or wait is None:
+                    raise
+                log.info("reply to %s lost (%s); trying again in %.1f s", chat_id, exc, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _reply(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        chat_id: int,
+        group: bool,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         try:
             return await self._once(callback, args, kwargs, chat_id, group)
         except RetryAfter as exc:

@@ -239,7 +239,7 @@ class RecordedRequest:
     ok: bool
     description: str | None = None
     result: Any = None
-    fault: str | None = None  # "error" / "drop" when Faults decided the answer
+    fault: str | None = None  # "error", "drop", "timeout" or "flood" when Faults decided
 
     def __str__(self) -> str:
         params = json.dumps(self.params, ensure_ascii=False, default=str)
@@ -279,11 +279,22 @@ class Limits:
 
 @dataclass
 class Faults:
-    """Random failures for sending methods: 5xx answers, dropped connections, delays."""
+    """Random failures for sending methods: 5xx answers, drops, timeouts, 429s, delays.
+
+    A "timeout" performs the request and then holds the answer for ``timeout_delay`` seconds,
+    as when Telegram's answer is lost on the way back: a client that gives up earlier sees a
+    timeout although the message was delivered. A "flood" answers 429 with ``retry_after``
+    and holds the chat to it, as Telegram does for a chat it considers flooded.
+    """
 
     error_rate: float = 0.0
     status: int = 502
+    statuses: tuple[int, ...] = ()  # when set, each error picks one of these at random
     drop_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_delay: float = 0.0
+    flood_rate: float = 0.0
+    retry_after: int = 1
     delay: float = 0.0
     seed: int | None = None
     methods: frozenset[str] = SENDING_METHODS  # lower-case method names
@@ -297,13 +308,22 @@ class Faults:
         return method.lower() in self.methods
 
     def roll(self) -> str | None:
-        """Return "drop", "error" or None for one request."""
+        """Return "drop", "error", "timeout", "flood" or None for one request."""
         x = self._rng.random()
-        if x < self.drop_rate:
-            return "drop"
-        if x < self.drop_rate + self.error_rate:
-            return "error"
+        for kind, rate in (
+            ("drop", self.drop_rate),
+            ("error", self.error_rate),
+            ("timeout", self.timeout_rate),
+            ("flood", self.flood_rate),
+        ):
+            if x < rate:
+                return kind
+            x -= rate
         return None
+
+    def error_status(self) -> int:
+        """Return the HTTP status of one injected error."""
+        return self._rng.choice(self.statuses) if self.statuses else self.status
 
 
 @dataclass
@@ -754,8 +774,19 @@ class FakeBotAPI:
                             request.transport.abort()
                         return web.Response()  # never reaches the client
                     if fault == "error":
-                        raise ApiError(self.faults.status, _http_reason(self.faults.status))
+                        status = self.faults.error_status()
+                        raise ApiError(status, _http_reason(status))
+                    if fault == "flood":
+                        chat_id = params.get("chat_id")
+                        if chat_id is not None:
+                            until = time.monotonic() + self.faults.retry_after
+                            self._retry_until[f"chat:{chat_id}"] = until
+                        raise _too_many(self.faults.retry_after)
                 result = await handler(_Call(params, uploads, request))
+                if fault == "timeout":
+                    # Delivered, but the answer is late: a client that gives up first cannot
+                    # know the message arrived (the request is then recorded as 499).
+                    await asyncio.sleep(self.faults.timeout_delay)
             except ApiError as err:
                 self._record(method, recorded, at, err.code, False, err.description, fault=fault)
                 return web.json_response(err.body(), status=err.code)
@@ -763,7 +794,9 @@ class FakeBotAPI:
             self._record(method, recorded, at, CLIENT_CLOSED, False, "client closed connection")
             return web.Response(status=CLIENT_CLOSED)  # nobody is listening any more
         except asyncio.CancelledError:  # aiohttp cancels handlers whose client disconnected
-            self._record(method, recorded, at, CLIENT_CLOSED, False, "client closed connection")
+            self._record(
+                method, recorded, at, CLIENT_CLOSED, False, "client closed connection", fault=fault
+            )
             raise
         self._record(method, recorded, at, 200, True, result=result)
         return web.json_response({"ok": True, "result": result})
