@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.db import models as m
 from bot.db.engine import Database
 from tests.harness import T0, Harness, texts
+from tests.reliability import record
 
 
 @pytest.fixture
@@ -70,6 +71,12 @@ async def test_wrong_codes_are_slowed_down(h: Harness) -> None:
             await session.scalars(select(m.AuditLog).where(m.AuditLog.action == "invite.failed"))
         )
     assert len(failed) == 5
+    record(
+        "abuse",
+        "invite-code guessing from one account",
+        6,
+        "refused after 5 wrong codes an hour, each audited; a real code works an hour later",
+    )
 
 
 async def test_submit_review_and_status(h: Harness) -> None:

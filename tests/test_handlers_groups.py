@@ -13,6 +13,7 @@ from bot.db.engine import Database
 from handlers.common import MESSAGE_LIMIT, split_text
 from tests.fakebotapi.htmlcheck import parse_html
 from tests.harness import BOT_USERNAME, T0, Harness
+from tests.reliability import record
 
 GROUP: dict[str, Any] = {"id": -1001234, "type": "supergroup", "title": "办公室工作群"}
 
@@ -27,8 +28,21 @@ async def h(sqlite_db: Database) -> AsyncIterator[Harness]:
 async def test_unregistered_group_gets_silence_then_registers(h: Harness) -> None:
     office = await h.register("office", name="主任")
     stranger = h.user("群友")
-    assert await h.send(office, "/status", chat=GROUP) == []
-    assert await h.send(office, "甲县交了吗", chat=GROUP) == []
+    tries = ["/status", "甲县交了吗", "/unit 甲县", "/export", "/nudge 书面调研报告", "/mine"]
+    for text in tries:
+        assert await h.send(office, text, chat=GROUP) == [], text
+    async with h.db.read() as session:
+        # Nothing of the group was stored: it is not a person until registered.
+        assert (
+            await session.scalar(select(m.Person).where(m.Person.telegram_id == GROUP["id"]))
+            is None
+        )
+    record(
+        "abuse",
+        "commands and questions in a group that was never registered",
+        len(tries),
+        "silence; nothing read, nothing stored",
+    )
     code = await h.invite("office")
     [registered] = await h.send(office, f"/start@{BOT_USERNAME} {code}", chat=GROUP)
     assert "本群已登记" in registered
@@ -92,6 +106,15 @@ async def test_blocking_and_unblocking(h: Harness) -> None:
     async with h.db.read() as session:
         person = await session.scalar(select(m.Person).where(m.Person.telegram_id == contact.id))
     assert person is not None and person.reachable
+    # Blocked or not, nothing was refused that should not have been: the contact still works.
+    [mine] = await h.send(contact, "/mine")
+    assert "甲县" in mine
+    record(
+        "abuse",
+        "a contact blocks the bot, then unblocks it",
+        2,
+        "marked unreachable at once (office told once: delivery test), reachable again after",
+    )
 
 
 async def test_language_choice(h: Harness) -> None:
