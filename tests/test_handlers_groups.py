@@ -106,6 +106,13 @@ async def test_blocking_and_unblocking(h: Harness) -> None:
     async with h.db.read() as session:
         person = await session.scalar(select(m.Person).where(m.Person.telegram_id == contact.id))
     assert person is not None and person.reachable
+    async with h.db.read() as session:
+        actions = list(
+            await session.scalars(
+                select(m.AuditLog.action).where(m.AuditLog.action.like("person.%reachable"))
+            )
+        )
+    assert actions == ["person.unreachable", "person.reachable"]
     # Blocked or not, nothing was refused that should not have been: the contact still works.
     [mine] = await h.send(contact, "/mine")
     assert "甲县" in mine
@@ -113,7 +120,8 @@ async def test_blocking_and_unblocking(h: Harness) -> None:
         "abuse",
         "a contact blocks the bot, then unblocks it",
         2,
-        "marked unreachable at once (office told once: delivery test), reachable again after",
+        "unreachable at once, reachable again after, both audited (office told once: see the "
+        "delivery test)",
     )
 
 
