@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.db import models as m
-from bot.errors import DubanError
+from bot.errors import DubanError, StaleButton
 from bot.i18n import t
 from bot.runtime import Runtime
 from bot.services.access import Caller, NotRegistered, load_caller
@@ -68,22 +69,45 @@ def keyboard(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
     )
 
 
+def _utf16(text: str) -> int:
+    """Return a text's length as Telegram counts it (UTF-16 code units; an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(line: str, limit: int) -> int:
+    """Return where to cut an over-long line: within `limit`, never inside an entity or tag."""
+    end, size = 0, 0
+    for ch in line:
+        size += 2 if ord(ch) > 0xFFFF else 1
+        if size > limit:
+            break
+        end += 1
+    # Escaped text is full of `&amp;`-style entities; half of one is invalid HTML.
+    for opener, closer in (("&", ";"), ("<", ">")):
+        start = line.rfind(opener, 0, end)
+        if start > 0 and line.find(closer, start, end) < 0:
+            end = start
+    return end
+
+
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split a long answer at line breaks into messages under Telegram's limit.
 
     Views keep every HTML tag within one line, so splitting between lines keeps tags whole.
+    Lengths are taken on the HTML, which is never shorter than the text Telegram counts.
     """
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:  # a single over-long line (plan text) is cut hard
+        while _utf16(line) > limit:  # a single over-long line (plan text) is cut hard
             if current:
                 parts.append(current)
             current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
+            end = _cut(line, limit)
+            parts.append(line[:end])
+            line = line[end:]
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if _utf16(candidate) > limit:
             parts.append(current)
             current = line
         else:
@@ -322,12 +346,36 @@ def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandle
     return CommandHandler(name, callback)
 
 
+# Real buttons carry printable ASCII, and their first number is a row id (a PostgreSQL
+# INTEGER). A client can send any data, though: `²` passes str.isdigit() but not int(), and an
+# id out of range makes the database fail instead of the button being refused.
+_NOT_PRINTABLE_ASCII = re.compile(r"[^!-~]")
+_NUMBER = re.compile(r"[0-9]+")
+_ID_MAX = 2**31 - 1
+
+
+def _forged(data: str) -> bool:
+    """Return whether callback data cannot have come from a button the bot made."""
+    first = _NUMBER.search(data)
+    too_big = first is not None and int(first.group()) > _ID_MAX
+    return too_big or _NOT_PRINTABLE_ASCII.search(data) is not None
+
+
+async def _stale(ctx: Ctx) -> None:
+    """Refuse a button whose data was forged or garbled."""
+    raise StaleButton()
+
+
 def button(
     pattern: str, feature: Feature, *, write: bool = True
 ) -> CallbackQueryHandler[Context, None]:
     """Return a CallbackQueryHandler for one callback-data prefix that runs `feature`."""
 
     async def callback(update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is not None and query.data is not None and _forged(query.data):
+            await run_feature(update, context, _stale)
+            return
         await run_feature(update, context, feature, write=write)
 
     return CallbackQueryHandler(callback, pattern=pattern)

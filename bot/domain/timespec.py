@@ -54,7 +54,11 @@ def parse_duration(text: str) -> Duration:
         raise TimespecError(
             f'not a duration: {text!r} (use a number and s, m, h, d or w, e.g. "3d")'
         )
-    amount = int(match.group(1))
+    digits = match.group(1).lstrip("0") or "0"
+    # Nine digits are more than a year in any unit; int() refuses over 4,300 of them anyway.
+    if len(digits) > 8:
+        raise TimespecError(f"duration longer than a year: {text!r}")
+    amount = int(digits)
     if amount <= 0:
         raise TimespecError(f"duration must be positive: {text!r}")
     if amount * _UNITS[match.group(2)] > 366 * 86400:

@@ -268,19 +268,29 @@ def _due_moment(
     c: _Checker, value: Any, path: KeyPath, zone: ZoneInfo | None, due_time: time
 ) -> datetime | None:
     """Turn a TOML date or date-time (campaign-local unless it has an offset) into UTC."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
+    try:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                if zone is None:
+                    return None
+                moment: datetime = value.replace(tzinfo=zone).astimezone(UTC)
+            else:
+                moment = value.astimezone(UTC)
+        elif isinstance(value, date):
             if zone is None:
                 return None
-            value = value.replace(tzinfo=zone)
-        moment: datetime = value.astimezone(UTC)
-        return moment
-    if isinstance(value, date):
-        if zone is None:
+            moment = datetime.combine(value, due_time, tzinfo=zone).astimezone(UTC)
+        else:
+            c.error(
+                path, f"expected a date such as 2017-05-10 or a date-time, got {_describe(value)}"
+            )
             return None
-        return datetime.combine(value, due_time, tzinfo=zone).astimezone(UTC)
-    c.error(path, f"expected a date such as 2017-05-10 or a date-time, got {_describe(value)}")
-    return None
+        if zone is not None:
+            moment.astimezone(zone)  # it is shown in the campaign's zone: that must exist too
+    except OverflowError:  # 0001-01-01 00:00 east of UTC, 9999-12-31 late west of it
+        c.error(path, f"{value} is out of range")
+        return None
+    return moment
 
 
 def _unique(c: _Checker, items: Iterable[tuple[KeyPath, str | None]], what: str) -> None:
@@ -300,14 +310,41 @@ def parse_plan(text: str, file: str = "<plan>") -> Plan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE.search(str(exc))
-        line = int(match.group(1)) if match else None
+        # "(at end of document)": something left open, reported on the last line.
+        line = int(match.group(1)) if match else len(text.splitlines()) or 1
         message = _TOML_LINE.sub("", str(exc)).strip()
         raise PlanInvalid([PlanError(file, line, "", f"not valid TOML: {message}")]) from None
+    except (ValueError, RecursionError) as exc:
+        # tomllib gives no position for a number too long to read or values nested too deep.
+        what = "values nested too deeply" if isinstance(exc, RecursionError) else "number too long"
+        line = _first_failing_line(text)
+        raise PlanInvalid([PlanError(file, line, "", f"not valid TOML: {what}")]) from None
     c = _Checker(file, LineIndex(text))
     plan = _build(c, data, file)
     if c.errors or plan is None:
         raise PlanInvalid(c.errors)
     return plan
+
+
+def _first_failing_line(text: str) -> int:
+    """Return the first line through which tomllib fails without naming a position.
+
+    tomllib reads in order, so once a prefix of the lines holds the culprit, every longer
+    prefix fails the same way: bisect. A prefix that merely stops mid-value is not it.
+    """
+    lines = text.splitlines(keepends=True)
+    low, high = 1, max(len(lines), 1)
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            tomllib.loads("".join(lines[:middle]))
+        except tomllib.TOMLDecodeError:
+            low = middle + 1
+        except (ValueError, RecursionError):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -382,7 +419,7 @@ def _campaign(
     if isinstance(tz_name, str):
         try:
             ctx.zone = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             c.error((*cp, "timezone"), f'unknown time zone {tz_name!r} (e.g. "Asia/Shanghai")')
     due_time_text = c.text(campaign, cp, "due_time", "18:00")
     if isinstance(due_time_text, str):

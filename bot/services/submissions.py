@@ -19,7 +19,13 @@ from bot.services.people import holders
 
 OPEN_FOR_SUBMISSION = ("pending", "returned", "submitted")
 # A text submission shown to the office keeps this much; the whole text stays stored.
+# Counted as Telegram counts (UTF-16 code units): 3,000 emoji would be 6,000.
 TEXT_BODY_LIMIT = 3000
+
+
+def _body(text: str) -> str:
+    """Return the start of a text that Telegram counts as at most TEXT_BODY_LIMIT long."""
+    return text.encode("utf-16-le")[: 2 * TEXT_BODY_LIMIT].decode("utf-16-le", "ignore")
 
 
 class StaleAssignment(DubanError):
@@ -184,7 +190,7 @@ async def submit(
             moment=format_moment(now, tz, lang),
             late=t("review.late", lang) if submission.late else "",
             # Only a text submission has a body; it goes out as a message (4096 limit).
-            body=(content.text or "")[:TEXT_BODY_LIMIT] if content.kind == "text" else "",
+            body=_body(content.text or "") if content.kind == "text" else "",
         )
         buttons = [
             [
