@@ -213,11 +213,34 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def without_nul(update: Update, context: Context) -> Update:
+    """Return the update with NUL characters removed from every string (and the args)."""
+    data = update.to_dict()
+    cleaned = _strip_nul(data)
+    if cleaned == data:
+        return update
+    # PostgreSQL cannot store or even compare a text holding NUL; no person means one.
+    if context.args is not None:
+        context.args = [a for a in (arg.replace("\x00", "") for arg in context.args) if a]
+    return Update.de_json(cleaned, context.bot)
+
+
 async def run_feature(
     update: Update, context: Context, feature: Feature, *, write: bool = True
 ) -> None:
     """Run a feature in one transaction, retrying a briefly unavailable database, then reply."""
     rt = runtime(context)
+    update = without_nul(update, context)
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return

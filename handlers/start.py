@@ -9,12 +9,13 @@ from bot.errors import BadRole, DubanError
 from bot.i18n import t
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
-from handlers.common import Context, Ctx, command, is_group, language, reply, runtime
+from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
 
 
 async def start(update: Update, context: Context) -> None:
     """Redeem an invite code, or greet: strangers learn how to get invited, nothing else."""
     rt = runtime(context)
+    update = without_nul(update, context)
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return

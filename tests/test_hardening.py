@@ -279,3 +279,34 @@ def _counts(path: str) -> dict[str, int]:
             if not name.startswith("sqlite_")
         ]
         return {t: int(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
+
+
+async def test_nul_characters_are_dropped_before_the_database(db: Database) -> None:
+    # PostgreSQL refuses NUL in text; a person's text must not turn into an error there.
+    h = await Harness.create(db, T0)
+    try:
+        contact = await h.register("contact", "甲县", name="联络\x00员")
+        office = await h.register("office")
+        [unit] = await h.send(office, "/unit 甲\x00县")
+        assert "甲县总工会" in unit
+        [answer] = await h.send(office, "甲县\x00交了吗")
+        assert "甲县总工会" in answer
+        await h.send(contact, "/submit")
+        [(_, data)] = [b for b in h.last_buttons(contact) if b[1].startswith("sub:")][:1]
+        await h.press(contact, data)
+        await h.send(contact, "调研\x00情况：已完成")
+        await h.press(contact, "sc:ok")
+        async with h.db.read() as session:
+            stored = await session.scalar(select(m.Submission.text))
+            name = await session.scalar(
+                select(m.Person.name).where(m.Person.telegram_id == contact.id)
+            )
+        assert stored == "调研情况：已完成" and name == "联络员"
+    finally:
+        await h.close()
+    record(
+        "bad input",
+        f"NUL characters in commands, questions and submissions ({db.dialect})",
+        4,
+        "dropped; answered and stored as on SQLite",
+    )
