@@ -1,13 +1,17 @@
 """A campaign week under random network faults and a database restart: nothing lost.
 
 The real Application polls the fake Bot API server, the real scheduler ticks and the real
-sender drains the outbox; the test sets the clock, an hour a step, from Monday morning
-to the next Monday. The server answers 500/502, drops connections, answers late (after the
-client gave up, so the message arrives all the same) and answers 429 at random; on
-PostgreSQL the database server is restarted in the middle of a burst while contacts submit.
-Contacts behave like people: they press the nudge's button, send a file, confirm, and start
-again when an answer does not come. A fault-free run of the same week without submissions is
-the oracle of which nudges were due.
+sender drains the outbox; the test sets the clock, an hour a step through each day (08:00 to
+20:00), from Monday morning to the next Monday. The server answers 500/502, drops
+connections, answers late (after the client gave up, so the message arrives all the same)
+and answers 429 at random; on PostgreSQL the database server is restarted in the middle of a
+burst while contacts submit. Contacts behave like people: they press the nudge's button, send
+a file, confirm, and start again when an answer does not come. A fault-free run of the same
+week without submissions is the oracle of which nudges were due.
+
+One chat may take four messages a second here instead of Telegram's one, on both sides, so
+that a week fits in CI's budget; the real per-chat limit is held in test_sender.py and the
+end-to-end delivery tests.
 """
 
 from __future__ import annotations
@@ -37,17 +41,22 @@ from bot.db.migrate import upgrade
 from bot.plan import parse_plan
 from bot.services.plan_load import load_plan_into
 from scheduler import sender as sender_module
+from scheduler import tick as tick_module
 from scheduler.leader import SoleLeader
+from scheduler.limits import RateLimits
 from scheduler.planner import PlanReport, plan_tick
 from scheduler.tick import Scheduler
 from tests.delivery_world import FakeClock
-from tests.fakebotapi import FakeBotAPI, FakeUser, Faults, parse_html
+from tests.fakebotapi import FakeBotAPI, FakeUser, Faults, Limits, parse_html
 from tests.reliability import record
 
 TOKEN = "616161:FAULTS-week-token"
 START = datetime(2025, 3, 10, 0, 0, tzinfo=UTC)  # Monday 08:00 in Shanghai
-STEP = timedelta(hours=1)
-STEPS = 7 * 24 + 3  # a week, and three hours of the next Monday for the last retries
+# The clock moves an hour a step from 08:00 to 20:00 (Shanghai), then to the next morning:
+# nothing is due at night (the window is 08:30-20:00). A week and the next Monday morning.
+MOMENTS = [START + timedelta(days=day, hours=hour) for day in range(7) for hour in range(13)] + [
+    START + timedelta(days=7, hours=hour) for hour in range(4)
+]
 UNITS = 12
 HEADS = 4  # units with a head, who receives the first escalation
 RESTART_AT = START + timedelta(days=1, hours=1)  # Tuesday 09:00: the digest and nudges
@@ -103,6 +112,21 @@ end = 2025-03-31
   due = 2025-03-14T12:00:00
   evidence = "any"
 """
+
+PER_CHAT = 4  # messages a second into one chat (Telegram: 1)
+
+
+class BriskLimits(RateLimits):
+    """The bot's flood limits with PER_CHAT messages a second into one chat."""
+
+    def __init__(self, per_second: float = 30, **kwargs: Any) -> None:
+        super().__init__(per_second, **{**kwargs, "chat_interval": 1 / PER_CHAT})
+
+
+def server(faults: Faults | None = None) -> FakeBotAPI:
+    """Return a fake server whose per-chat limit matches BriskLimits."""
+    return FakeBotAPI(token=TOKEN, faults=faults, limits=Limits(per_chat_per_second=PER_CHAT))
+
 
 FAULTS = {
     "error_rate": 0.06,  # 500 or 502
@@ -226,7 +250,12 @@ class Week:
         config = load_config(
             env={"DUBAN_TELEGRAM_TOKEN": TOKEN, "DUBAN_TELEGRAM_BASE_URL": self.srv.base_url}
         )
-        app = build_application(config, self.db, clock=self.clock)
+        saved = tick_module.RateLimits
+        tick_module.RateLimits = BriskLimits  # type: ignore[misc]
+        try:
+            app = build_application(config, self.db, clock=self.clock)
+        finally:
+            tick_module.RateLimits = saved  # type: ignore[misc]
         runtime = app.bot_data["runtime"]
 
         async def planner(db: Database, now: datetime, **kwargs: Any) -> PlanReport:
@@ -239,12 +268,12 @@ class Week:
             assert app.updater is not None
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=1)
             scheduler = Scheduler(
-                runtime, app.bot, SoleLeader(), planner=planner, tick_seconds=0.05
+                runtime, app.bot, SoleLeader(), planner=planner, tick_seconds=0.02
             )
             await scheduler.start()
             try:
-                for _ in range(STEPS):
-                    self.clock.advance(STEP.total_seconds())
+                for moment in MOMENTS[1:]:
+                    self.clock.now = moment
                     await self.step(scheduler)
             finally:
                 await scheduler.stop()
@@ -252,7 +281,7 @@ class Week:
                 await app.stop()
 
     async def step(self, scheduler: Scheduler) -> None:
-        """Let one hour pass: plan, send, and let contacts act on what arrived."""
+        """Let time pass to the next moment: plan, send, let contacts act on what arrived."""
         now = self.clock.now
         restarting: asyncio.Task[float] | None = None
         if self.restart and now == RESTART_AT:
@@ -436,7 +465,7 @@ async def fault_free_week(tmp_path: Path) -> dict[tuple[str, str, str, int], dat
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'oracle.db'}")
     await upgrade(db)
     try:
-        async with FakeBotAPI(token=TOKEN) as srv:
+        async with server() as srv:
             people = await populate(db, srv)
             week = Week(db, srv, FakeClock(START), people, flows=[])
             await week.run()
@@ -455,7 +484,7 @@ async def test_a_week_of_faults_loses_nothing(
     oracle = await fault_free_week(tmp_path)
     faults = Faults(statuses=(500, 502), timeout_delay=1.5, retry_after=1, seed=20250310, **FAULTS)
     with short_send_timeouts():
-        async with FakeBotAPI(token=TOKEN, faults=faults) as srv:
+        async with server(faults) as srv:
             people = await populate(db, srv)
             flows = plan_flows(await assignment_ids(db), seed=7)
             week = Week(db, srv, FakeClock(START), people, flows, restart=dialect == "postgresql")
@@ -528,7 +557,7 @@ async def test_a_week_of_faults_loses_nothing(
         "faults",
         f"a campaign week under random 500/502, drops, late answers and 429s ({dialect})",
         sum(injected.values()),
-        f"{len(rows)} messages over {STEPS} ticks: all delivered, {repeats} repeated "
+        f"{len(rows)} messages over {len(MOMENTS) - 1} steps: all delivered, {repeats} repeated "
         f"(≤ {late_sends} answered late), {len(flows)} submissions all stored",
     )
     if week.restart_seconds is not None:
