@@ -121,4 +121,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests import reliability
 
     if exitstatus == 0:
-        reliability.write()
+        option = session.config.option
+        whole = (not session.config.args or session.config.args == ["tests"]) and not (
+            option.keyword or option.markexpr or option.deselect or option.lf
+        )
+        reliability.write(whole_suite=whole)

@@ -39,12 +39,16 @@ def record(category: str, attack: str, cases: int, result: str, losses: int = 0)
     _ROWS.append(Row(category, attack, cases, result, losses))
 
 
-def write() -> None:
-    """Write the figures and the table, if this run recorded any (keeping other rows)."""
+def write(*, whole_suite: bool = False) -> None:
+    """Write the figures and the table, if this run recorded any.
+
+    A run of the whole suite replaces every row, so that a row no test records any more
+    disappears; a partial run (one file, `-k`, `-m`) keeps the rows it did not produce.
+    """
     if not _ROWS:
         return
     known: dict[tuple[str, str], dict[str, object]] = {}
-    if FIGURES.exists():
+    if FIGURES.exists() and not whole_suite:
         for row in json.loads(FIGURES.read_text(encoding="utf-8")):
             known[(str(row["category"]), str(row["attack"]))] = row
     for row in _ROWS:
@@ -60,7 +64,8 @@ def write() -> None:
         "",
         "Each attack, fault and bad input tried by the test suite, how many cases, and the",
         "result. This file is written by the tests (`tests/reliability.py`) from the run that",
-        "produced the figures; `pytest` regenerates it.",
+        "produced the figures; `pytest` regenerates it (a run of the whole suite rewrites every",
+        "row). The suite fails if a test finds a loss, so every row here reads 0.",
         "",
         "| category | attack, fault or input | cases | result | losses |",
         "|---|---|---|---|---|",
