@@ -38,6 +38,10 @@ from bot.plan.model import (
     UnitKind,
 )
 
+# Deadlines and phase dates must lie in these years (inclusive).
+MIN_YEAR = 2000
+MAX_YEAR = 2099
+
 T = TypeVar("T")
 KeyPath = tuple[PathItem, ...]
 
@@ -289,6 +293,10 @@ def _due_moment(
             moment.astimezone(zone)  # it is shown in the campaign's zone: that must exist too
     except OverflowError:  # 0001-01-01 00:00 east of UTC, 9999-12-31 late west of it
         c.error(path, f"{value} is out of range")
+        return None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        # Reminders count days and weeks past a deadline: near year 9999 that overflows.
+        c.error(path, f"{value} is out of range (years {MIN_YEAR}-{MAX_YEAR})")
         return None
     return moment
 
@@ -623,6 +631,9 @@ def _plain_date(c: _Checker, table: dict[str, Any], path: KeyPath, key: str) -> 
     value = table[key]
     if isinstance(value, datetime) or not isinstance(value, date):
         c.error((*path, key), f"expected a date such as 2017-04-10, got {_describe(value)}")
+        return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        c.error((*path, key), f"{value} is out of range (years {MIN_YEAR}-{MAX_YEAR})")
         return None
     return value
 
