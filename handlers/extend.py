@@ -15,6 +15,7 @@ from bot.services import conversations
 from bot.services.extensions import EXTENDABLE, decide, request
 from bot.services.submissions import owed_by, owed_item
 from handlers.common import Context, Ctx, Reply, button, command
+from handlers.views import owed_buttons
 
 KIND = "extend"
 
@@ -30,25 +31,8 @@ async def start_extend(ctx: Ctx) -> None:
     if not owed:
         ctx.say(t("extend.nothing", ctx.lang))
         return
-    tz = caller.campaign.timezone
-    ctx.say(
-        t("extend.pick", ctx.lang),
-        [
-            [
-                (
-                    t(
-                        "submit.pick_button",
-                        ctx.lang,
-                        task=item.task.title,
-                        unit=item.unit.name,
-                        due=format_moment(item.assignment.due_at, tz, ctx.lang),
-                    ),
-                    f"ext:{item.assignment.id}",
-                )
-            ]
-            for item in owed[:30]
-        ],
-    )
+    buttons = owed_buttons(owed, "ext", caller.campaign.timezone, ctx.lang)
+    ctx.say(t("extend.pick", ctx.lang), buttons)
 
 
 async def pick(ctx: Ctx) -> None:

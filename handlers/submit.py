@@ -6,10 +6,11 @@ from telegram import Message, Update
 from telegram.ext import BaseHandler
 
 from bot.errors import StaleButton
-from bot.i18n import format_moment, t
+from bot.i18n import t
 from bot.services import conversations
 from bot.services.submissions import Content, WrongEvidence, accepts, owed_by, owed_item, submit
 from handlers.common import Context, Ctx, Reply, button, command
+from handlers.views import owed_buttons
 
 KIND = "submit"
 
@@ -22,22 +23,7 @@ async def start_submit(ctx: Ctx) -> None:
     if not owed:
         ctx.say(t("submit.nothing", ctx.lang))
         return
-    tz = caller.campaign.timezone
-    buttons = [
-        [
-            (
-                t(
-                    "submit.pick_button",
-                    ctx.lang,
-                    task=item.task.title,
-                    unit=item.unit.name,
-                    due=format_moment(item.assignment.due_at, tz, ctx.lang),
-                ),
-                f"sub:{item.assignment.id}",
-            )
-        ]
-        for item in owed[:30]
-    ]
+    buttons = owed_buttons(owed, "sub", caller.campaign.timezone, ctx.lang)
     ctx.say(t("submit.pick", ctx.lang), buttons)
 
 

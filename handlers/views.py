@@ -11,6 +11,7 @@ from bot.db import models as m
 from bot.domain.deadlines import days_left, days_overdue
 from bot.i18n import Markup, format_date, format_moment, progress_bar, t
 from bot.services.progress import AssignmentView, CampaignProgress, TaskProgress
+from bot.services.submissions import Owed
 
 
 def state_label(view: AssignmentView, lang: str) -> Markup:
@@ -298,3 +299,28 @@ def mine_view(
 ) -> str:
     """Render a contact's own units' tasks."""
     return "\n\n".join(unit_view(unit, views, tz, now, lang) for unit, views in units)
+
+
+# A keyboard of more rows is unwieldy on a phone; /mine lists everything.
+MAX_PICK_BUTTONS = 30
+
+
+def owed_buttons(
+    owed: Sequence[Owed], prefix: str, tz: str, lang: str
+) -> list[list[tuple[str, str]]]:
+    """Return one button per open assignment (task, unit, due), data `<prefix>:<id>`."""
+    return [
+        [
+            (
+                t(
+                    "submit.pick_button",
+                    lang,
+                    task=item.task.title,
+                    unit=item.unit.name,
+                    due=format_moment(item.assignment.due_at, tz, lang),
+                ),
+                f"{prefix}:{item.assignment.id}",
+            )
+        ]
+        for item in owed[:MAX_PICK_BUTTONS]
+    ]

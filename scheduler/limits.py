@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import logging
 import math
@@ -22,6 +23,10 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger("duban.sender")
+
+# What the Bot API answers, and one request of a handler's reply, ready to send.
+ApiResult = bool | dict[str, Any] | list[dict[str, Any]]
+Request = Callable[[], Coroutine[Any, Any, ApiResult]]
 
 # Bot API methods that put something into a chat: the ones Telegram rate-limits.
 SENDING_METHODS = frozenset(
@@ -323,21 +328,22 @@ class TelegramLimiter(BaseRateLimiter[None]):
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        callback: Callable[..., Coroutine[Any, Any, ApiResult]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
         rate_limit_args: None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+    ) -> ApiResult:
         """Send one request, holding its slots unless the sender already holds them."""
         chat_id = _chat_id(data.get("chat_id"))
         if FROM_SENDER.get() or endpoint.lower() not in SENDING_METHODS or chat_id is None:
             return await callback(*args, **kwargs)
         group = chat_id < 0
+        request: Request = functools.partial(callback, *args, **kwargs)
         for wait in (*REPLY_NETWORK_RETRIES, None):
             try:
-                return await self._reply(callback, args, kwargs, chat_id, group)
+                return await self._reply(request, chat_id, group)
             except TimedOut:
                 raise
             except NetworkError as exc:
@@ -347,33 +353,19 @@ class TelegramLimiter(BaseRateLimiter[None]):
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _reply(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        chat_id: int,
-        group: bool,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+    async def _reply(self, request: Request, chat_id: int, group: bool) -> ApiResult:
         try:
-            return await self._once(callback, args, kwargs, chat_id, group)
+            return await self._once(request, chat_id, group)
         except RetryAfter as exc:
             if retry_after_seconds(exc) > REPLY_RETRY_MAX:
                 raise
         # A short wait was asked for (the pause is set): the person gets the answer late.
-        return await self._once(callback, args, kwargs, chat_id, group)
+        return await self._once(request, chat_id, group)
 
-    async def _once(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        chat_id: int,
-        group: bool,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+    async def _once(self, request: Request, chat_id: int, group: bool) -> ApiResult:
         ticket = await self.limits.acquire_for_reply(chat_id, group)
         try:
-            return await callback(*args, **kwargs)
+            return await request()
         except RetryAfter as exc:
             self.limits.pause(chat_id, group, retry_after_seconds(exc))
             raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
@@ -358,3 +359,16 @@ def texts(calls: list[Call]) -> list[str]:
 
 
 T0 = datetime(2017, 5, 8, 2, 0, tzinfo=UTC)  # Monday 5月8日 10:00 in Shanghai
+
+
+async def assignment_id(db: Database, unit_key: str, task_key: str) -> int:
+    """Return the id of the assignment of a unit and a task, by their keys."""
+    async with db.read() as session:
+        found = await session.scalar(
+            select(m.Assignment.id)
+            .join(m.Unit, m.Unit.id == m.Assignment.unit_id)
+            .join(m.Task, m.Task.id == m.Assignment.task_id)
+            .where(m.Unit.key == unit_key, m.Task.key == task_key)
+        )
+    assert found is not None
+    return int(found)

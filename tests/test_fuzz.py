@@ -41,7 +41,7 @@ from bot.plan import Plan, PlanInvalid, parse_plan
 from bot.services.matching import Candidate, choose, rank
 from tests.conftest import EXAMPLE, ROOT
 from tests.fakebotapi.htmlcheck import HTMLParseError, parse_html, utf16_len
-from tests.harness import T0, Call, Harness, User, texts
+from tests.harness import T0, Call, Harness, User, assignment_id, texts
 from tests.reliability import record
 
 T = TypeVar("T")
@@ -623,18 +623,6 @@ async def _real_data(db: Database) -> list[str]:
     data += [f"{p}{e}" for e in extensions for p in ("exa:", "exr:")]
     data += [f"rvk:{r}" for r in roles]
     return data
-
-
-async def assignment_id(db: Database, unit_key: str, task_key: str) -> int:
-    async with db.read() as session:
-        found = await session.scalar(
-            select(m.Assignment.id)
-            .join(m.Unit, m.Unit.id == m.Assignment.unit_id)
-            .join(m.Task, m.Task.id == m.Assignment.task_id)
-            .where(m.Unit.key == unit_key, m.Task.key == task_key)
-        )
-    assert found is not None
-    return int(found)
 
 
 async def latest_submission(db: Database) -> int | None:

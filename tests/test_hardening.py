@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.services.invites import FAILED_PER_HOUR_OVERALL, new_code
-from tests.harness import T0, Harness, texts
+from tests.harness import T0, Harness, assignment_id, texts
 from tests.reliability import record
 
 
@@ -33,22 +33,10 @@ async def count(h: Harness, model: object, *where: object) -> int:
         )
 
 
-async def assignment_id(h: Harness, unit_key: str, task_key: str) -> int:
-    async with h.db.read() as session:
-        found = await session.scalar(
-            select(m.Assignment.id)
-            .join(m.Unit, m.Unit.id == m.Assignment.unit_id)
-            .join(m.Task, m.Task.id == m.Assignment.task_id)
-            .where(m.Unit.key == unit_key, m.Task.key == task_key)
-        )
-    assert found is not None
-    return int(found)
-
-
 async def test_every_refused_attempt_is_audited(h: Harness) -> None:
     stranger = h.user("路人")
     contact = await h.register("contact", "甲县")
-    other = await assignment_id(h, "county-b", "research-report")
+    other = await assignment_id(h.db, "county-b", "research-report")
     attempts = [
         (stranger, "/status"),
         (stranger, "/nudge 书面调研报告"),
@@ -106,7 +94,7 @@ async def test_contact_removed_or_moved_mid_submission_stores_nothing(
     h: Harness, change: str
 ) -> None:
     contact = await h.register("contact", "甲县", name="甲县联络员")
-    target = await assignment_id(h, "county-a", "research-report")
+    target = await assignment_id(h.db, "county-a", "research-report")
     await h.press(contact, f"sub:{target}")
     await h.send_document(contact, "报告.pdf")
     async with h.db.write() as session:
@@ -136,7 +124,7 @@ async def test_contact_removed_or_moved_mid_submission_stores_nothing(
 async def test_a_whole_conversation_leaves_a_complete_audit_trail(h: Harness) -> None:
     office = await h.register("office", name="主任")
     contact = await h.register("contact", "甲县", name="甲县联络员")
-    target = await assignment_id(h, "county-a", "research-report")
+    target = await assignment_id(h.db, "county-a", "research-report")
     steps = []
 
     async def submit(name: str) -> None:
@@ -156,7 +144,7 @@ async def test_a_whole_conversation_leaves_a_complete_audit_trail(h: Harness) ->
     steps.append("review.accept")
     await h.send(office, "/reopen 甲县 书面调研报告")
     steps.append("review.reopen")
-    other = await assignment_id(h, "county-a", "work-summary")
+    other = await assignment_id(h.db, "county-a", "work-summary")
     await h.press(contact, f"ext:{other}")
     await h.send(contact, "9月5日")
     await h.send(contact, "人手不足")
