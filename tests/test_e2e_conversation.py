@@ -176,7 +176,7 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
                 code = await invite(*args)
                 await say(user, who, f"/start {code}", "登记成功")
 
-            mine = await say(contact, "甲县联络员", "/mine", "甲县总工会")
+            mine = await say(contact, "甲县联络员", "/mine", "已完成 0/")
             assert "书面调研报告" in mine and ("剩 2 天" in mine or "剩 3 天" in mine)
 
             await say(contact, "甲县联络员", "/submit", "请选择")
