@@ -208,7 +208,7 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
             status = await say(leader, "领导小组组长", "/status", "合计")
             research = status[status.index("书面调研报告") :]
             assert research.split("\n")[1].count("已报 1/13") == 1, status
-            unit = await say(leader, "领导小组组长", "甲县", "甲县总工会")
+            unit = await say(leader, "领导小组组长", "甲县", "已完成 ")
             assert "甲县总工会" in unit and "已通过" in unit
             await say(leader, "领导小组组长", "调研报告谁没交", "未报送")
 
