@@ -5,12 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
-from bot.errors import StaleButton
 from bot.i18n import format_moment, t
 from bot.services.access import NotAllowed, campaigns_of
 from bot.services.admin import find_roles, list_holders, may_grant, revoke_role
 from bot.services.invites import ROLES, UNIT_ROLES, create_invite
-from handlers.common import Context, Ctx, Reply, button, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command
 from handlers.queries import _named_unit
 
 
@@ -117,12 +116,7 @@ async def revoke(ctx: Ctx) -> None:
 async def on_revoke(ctx: Ctx) -> None:
     """Remove the chosen role (rvk:<role id>)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix("rvk:")
-    if not raw.isdigit():
-        raise StaleButton()
-    holder = await revoke_role(ctx.session, caller, int(raw), now=ctx.now)
+    holder = await revoke_role(ctx.session, caller, button_id(ctx, "rvk:"), now=ctx.now)
     ctx.replies.append(
         Reply(
             t(

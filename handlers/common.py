@@ -225,14 +225,13 @@ def _strip_nul(value: Any) -> Any:
 
 def without_nul(update: Update, context: Context) -> Update:
     """Return the update with NUL characters removed from every string (and the args)."""
-    data = update.to_dict()
-    cleaned = _strip_nul(data)
-    if cleaned == data:
+    # JSON writes NUL as \u0000: one serialisation answers for every string at once.
+    if "\\u0000" not in update.to_json():
         return update
     # PostgreSQL cannot store or even compare a text holding NUL; no person means one.
     if context.args is not None:
         context.args = [a for a in (arg.replace("\x00", "") for arg in context.args) if a]
-    return Update.de_json(cleaned, context.bot)
+    return Update.de_json(_strip_nul(update.to_dict()), context.bot)
 
 
 async def run_feature(
@@ -369,24 +368,25 @@ def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandle
     return CommandHandler(name, callback)
 
 
-# Real buttons carry printable ASCII, and their first number is a row id (a PostgreSQL
-# INTEGER). A client can send any data, though: `²` passes str.isdigit() but not int(), and an
-# id out of range makes the database fail instead of the button being refused.
-_NOT_PRINTABLE_ASCII = re.compile(r"[^!-~]")
-_NUMBER = re.compile(r"[0-9]+")
+# The ids a button carries are row ids (a PostgreSQL INTEGER). A client can send any data:
+# `²` passes str.isdigit() but not int(), and an id out of range would fail in the database
+# instead of the button being refused.
+_ID = re.compile(r"[0-9]{1,10}")
 _ID_MAX = 2**31 - 1
 
 
-def _forged(data: str) -> bool:
-    """Return whether callback data cannot have come from a button the bot made."""
-    first = _NUMBER.search(data)
-    too_big = first is not None and int(first.group()) > _ID_MAX
-    return too_big or _NOT_PRINTABLE_ASCII.search(data) is not None
+def parse_id(raw: str) -> int:
+    """Return the row id a button carries; refuse what no button of ours can hold."""
+    if not _ID.fullmatch(raw) or int(raw) > _ID_MAX:
+        raise StaleButton()
+    return int(raw)
 
 
-async def _stale(ctx: Ctx) -> None:
-    """Refuse a button whose data was forged or garbled."""
-    raise StaleButton()
+def button_id(ctx: Ctx, prefix: str) -> int:
+    """Return the row id after `prefix` in the pressed button's data."""
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    return parse_id(query.data.removeprefix(prefix))
 
 
 def button(
@@ -395,10 +395,6 @@ def button(
     """Return a CallbackQueryHandler for one callback-data prefix that runs `feature`."""
 
     async def callback(update: Update, context: Context) -> None:
-        query = update.callback_query
-        if query is not None and query.data is not None and _forged(query.data):
-            await run_feature(update, context, _stale)
-            return
         await run_feature(update, context, feature, write=write)
 
     return CallbackQueryHandler(callback, pattern=pattern)

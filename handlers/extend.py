@@ -14,7 +14,7 @@ from bot.i18n import format_moment, t
 from bot.services import conversations
 from bot.services.extensions import EXTENDABLE, decide, request
 from bot.services.submissions import owed_by, owed_item
-from handlers.common import Context, Ctx, Reply, button, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command
 from handlers.views import owed_buttons
 
 KIND = "extend"
@@ -38,12 +38,8 @@ async def start_extend(ctx: Ctx) -> None:
 async def pick(ctx: Ctx) -> None:
     """Ask for the new date for the chosen assignment (ext:<assignment id>)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None and ctx.person is not None
-    raw = query.data.removeprefix("ext:")
-    if not raw.isdigit():
-        raise StaleButton()
-    item = await owed_item(ctx.session, caller, int(raw))
+    assert ctx.person is not None
+    item = await owed_item(ctx.session, caller, button_id(ctx, "ext:"))
     if item.assignment.status not in EXTENDABLE:
         raise StaleButton()
     await conversations.begin(
@@ -121,13 +117,10 @@ async def on_decide(ctx: Ctx) -> None:
     query = ctx.update.callback_query
     assert query is not None and query.data is not None
     approve = query.data.startswith("exa:")
-    raw = query.data[4:]
-    if not raw.isdigit():
-        raise StaleButton()
     item = await decide(
         ctx.session,
         caller,
-        int(raw),
+        button_id(ctx, query.data[:4]),
         approve,
         now=ctx.now,
         default_language=ctx.rt.default_language,

@@ -10,7 +10,7 @@ from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services.matching import choose, rank
 from bot.services.nudging import count_open, nudge_task
-from handlers.common import Context, Ctx, Reply, button, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command, parse_id
 from handlers.queries import _tasks, task_candidates
 
 
@@ -59,10 +59,7 @@ async def on_pick(ctx: Ctx) -> None:
     """Confirm a nudge for a task picked from the list (nq:<task id>)."""
     caller = ctx.need_caller()
     caller.require_office()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix("nq:")
-    task = await ctx.session.get(m.Task, int(raw)) if raw.isdigit() else None
+    task = await ctx.session.get(m.Task, button_id(ctx, "nq:"))
     if task is None or task.campaign_id != caller.campaign.id or task.archived_at is not None:
         raise StaleButton()
     await _confirm(ctx, task)
@@ -78,9 +75,9 @@ async def on_confirm(ctx: Ctx) -> None:
         ctx.replies.append(Reply(t("nudge.cancelled", ctx.lang), edit=True))
         return
     parts = query.data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 3 or not parts[2].isdigit():
         raise StaleButton()
-    task = await ctx.session.get(m.Task, int(parts[1]))
+    task = await ctx.session.get(m.Task, parse_id(parts[1]))
     if task is None or task.campaign_id != caller.campaign.id or task.archived_at is not None:
         raise StaleButton()
     units, messages = await nudge_task(

@@ -15,7 +15,7 @@ from bot.services.lookup import resolve_unit
 from bot.services.lookup import unit_candidates as unit_names
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
-from handlers.common import Context, Ctx, button, command
+from handlers.common import Context, Ctx, button, button_id, command, parse_id
 from handlers.views import (
     campaign_view,
     mine_view,
@@ -181,10 +181,9 @@ async def pick(ctx: Ctx) -> None:
     query = ctx.update.callback_query
     assert query is not None and query.data is not None
     _, kind, raw = [*query.data.split(":"), "", ""][:3]
-    if not raw.isdigit():
-        raise StaleButton()
+    row_id = parse_id(raw)
     if kind == "u":
-        found_unit = await ctx.session.get(m.Unit, int(raw))
+        found_unit = await ctx.session.get(m.Unit, row_id)
         if (
             found_unit is None
             or found_unit.campaign_id != caller.campaign.id
@@ -193,7 +192,7 @@ async def pick(ctx: Ctx) -> None:
             raise StaleButton()
         await show_unit(ctx, caller, found_unit)
     elif kind == "t":
-        found_task = await ctx.session.get(m.Task, int(raw))
+        found_task = await ctx.session.get(m.Task, row_id)
         if (
             found_task is None
             or found_task.campaign_id != caller.campaign.id
@@ -208,10 +207,7 @@ async def pick(ctx: Ctx) -> None:
 async def details(ctx: Ctx) -> None:
     """Answer a nudge's details button (det:<assignment id>) with the unit's standing."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix("det:")
-    assignment = await ctx.session.get(m.Assignment, int(raw)) if raw.isdigit() else None
+    assignment = await ctx.session.get(m.Assignment, button_id(ctx, "det:"))
     if assignment is None or assignment.campaign_id != caller.campaign.id:
         raise StaleButton()
     found_unit = await ctx.session.get_one(m.Unit, assignment.unit_id)

@@ -18,7 +18,7 @@ from bot.services.export import build_workbook, xlsx_bytes
 from bot.services.feeds import feed_token, feed_url, renew_feed
 from bot.services.lookup import resolve_unit
 from bot.services.progress import campaign_progress
-from handlers.common import Context, Ctx, Reply, button, command, is_group
+from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
 from handlers.queries import overdue
 from handlers.views import campaign_detail_view
 
@@ -100,10 +100,7 @@ async def calendar(ctx: Ctx) -> None:
 
 
 async def _pressed_unit(ctx: Ctx, caller: Caller, prefix: str) -> m.Unit:
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix(prefix)
-    unit = await ctx.session.get(m.Unit, int(raw)) if raw.isdigit() else None
+    unit = await ctx.session.get(m.Unit, button_id(ctx, prefix))
     if unit is None or unit.campaign_id != caller.campaign.id or unit.archived_at is not None:
         raise StaleButton()
     if not caller.may_see_unit(unit.id):

@@ -12,19 +12,10 @@ from bot.i18n import t
 from bot.services import conversations
 from bot.services.lookup import find_task
 from bot.services.review import accept, pending_review, received, reopen, return_submission
-from handlers.common import Context, Ctx, Reply, button, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command
 from handlers.queries import _named_unit
 
 KIND = "return_reason"
-
-
-def _submission_id(ctx: Ctx, prefix: str) -> int:
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix(prefix)
-    if not raw.isdigit():
-        raise StaleButton()
-    return int(raw)
 
 
 async def on_accept(ctx: Ctx) -> None:
@@ -33,7 +24,7 @@ async def on_accept(ctx: Ctx) -> None:
     item = await accept(
         ctx.session,
         caller,
-        _submission_id(ctx, "rev:ok:"),
+        button_id(ctx, "rev:ok:"),
         now=ctx.now,
         default_language=ctx.rt.default_language,
     )
@@ -55,7 +46,7 @@ async def on_accept(ctx: Ctx) -> None:
 async def on_return(ctx: Ctx) -> None:
     """Ask for the reason of a return (rev:ret:<submission id>); the reply text completes it."""
     caller = ctx.need_caller()
-    item = await pending_review(ctx.session, caller, _submission_id(ctx, "rev:ret:"))
+    item = await pending_review(ctx.session, caller, button_id(ctx, "rev:ret:"))
     assert ctx.person is not None
     # The reason comes as the presser's next message, in their private chat or the group.
     await conversations.begin(
@@ -134,7 +125,7 @@ async def on_version(ctx: Ctx) -> None:
     """Send a stored version's file again (ver:<submission id>), office only."""
     caller = ctx.need_caller()
     caller.require_office()
-    submission = await ctx.session.get(m.Submission, _submission_id(ctx, "ver:"))
+    submission = await ctx.session.get(m.Submission, button_id(ctx, "ver:"))
     if submission is None:
         raise StaleButton()
     assignment = await ctx.session.get_one(m.Assignment, submission.assignment_id)

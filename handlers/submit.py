@@ -9,7 +9,7 @@ from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
 from bot.services.submissions import Content, WrongEvidence, accepts, owed_by, owed_item, submit
-from handlers.common import Context, Ctx, Reply, button, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command
 from handlers.views import owed_buttons
 
 KIND = "submit"
@@ -30,12 +30,7 @@ async def start_submit(ctx: Ctx) -> None:
 async def pick_task(ctx: Ctx) -> None:
     """Open a submission for the chosen assignment (sub:<assignment id>)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix("sub:")
-    if not raw.isdigit():
-        raise StaleButton()
-    item = await owed_item(ctx.session, caller, int(raw))
+    item = await owed_item(ctx.session, caller, button_id(ctx, "sub:"))
     assert ctx.person is not None
     await conversations.begin(
         ctx.session,

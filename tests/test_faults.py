@@ -46,7 +46,7 @@ from scheduler.leader import SoleLeader
 from scheduler.limits import RateLimits
 from scheduler.planner import PlanReport, plan_tick
 from scheduler.tick import Scheduler
-from tests.delivery_world import FakeClock
+from tests.delivery_world import FakeClock, add_person
 from tests.fakebotapi import FakeBotAPI, FakeUser, Faults, Limits, parse_html
 from tests.reliability import record
 
@@ -158,37 +158,28 @@ async def populate(db: Database, srv: FakeBotAPI) -> People:
     text = week_plan()
     await load_plan_into(db, parse_plan(text, "week.toml"), now=START - timedelta(days=1))
     people = People()
-    async with db.write() as session:
+    async with db.read() as session:
         campaign = int(await session.scalar(select(m.Campaign.id)) or 0)
         units = list(await session.execute(select(m.Unit.id, m.Unit.key).order_by(m.Unit.key)))
 
-        async def person(user: FakeUser, role: str, unit: int | None) -> None:
-            row = m.Person(telegram_id=user.id, name=user.first_name, created_at=START)
-            session.add(row)
-            await session.flush()
-            session.add(
-                m.Role(
-                    person_id=row.id,
-                    campaign_id=campaign,
-                    role=role,
-                    unit_id=unit,
-                    created_at=START,
-                )
-            )
+    async def person(user: FakeUser, role: str, unit: int | None) -> None:
+        await add_person(
+            db, user.id, name=user.first_name, role=role, campaign_id=campaign, unit=unit
+        )
 
-        for i, (unit, key) in enumerate(units):
-            contact = srv.add_user(first_name=f"联络员{i:02d}", started=True)
-            people.contacts[key] = contact
-            await person(contact, "contact", unit)
-            if i < HEADS:
-                head = srv.add_user(first_name=f"负责人{i:02d}", started=True)
-                people.others.append(head)
-                await person(head, "head", unit)
-        for role, count in (("office", 1), ("leader", 2)):
-            for i in range(count):
-                user = srv.add_user(first_name=f"{role}{i}", started=True)
-                people.others.append(user)
-                await person(user, role, None)
+    for i, (unit, key) in enumerate(units):
+        contact = srv.add_user(first_name=f"联络员{i:02d}", started=True)
+        people.contacts[key] = contact
+        await person(contact, "contact", unit)
+        if i < HEADS:
+            head = srv.add_user(first_name=f"负责人{i:02d}", started=True)
+            people.others.append(head)
+            await person(head, "head", unit)
+    for role, count in (("office", 1), ("leader", 2)):
+        for i in range(count):
+            user = srv.add_user(first_name=f"{role}{i}", started=True)
+            people.others.append(user)
+            await person(user, role, None)
     return people
 
 
