@@ -1,4 +1,4 @@
-"""Start `duban run` on a database against the fake Bot API server and print its peak memory.
+"""Start `duban run` on a database against the local Bot API server and print its peak memory.
 
 python bench/run_memory.py DATABASE_URL
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
+from sandbox.botapi import LocalBotAPI
 from tests.cli import clean_env, duban_command
-from tests.fakebotapi import FakeBotAPI
 
 TOKEN = "123456:BENCH"
 
@@ -30,7 +30,7 @@ def peak_rss_mb(pid: int) -> float:
 
 async def main(url: str) -> None:
     """Run the bot for a few ticks, then read its memory and stop it."""
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

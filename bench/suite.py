@@ -73,7 +73,7 @@ async def queries(db: Database) -> None:
 
 
 def memory_of_run(url: str) -> None:
-    """Start `duban run` on the database against the fake Bot API server; print its peak RSS."""
+    """Start `duban run` on the database against the local Bot API server; print its peak RSS."""
     script = ROOT / "bench" / "run_memory.py"
     out = subprocess.run(
         [sys.executable, str(script), url], capture_output=True, text=True, timeout=300

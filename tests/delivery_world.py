@@ -18,10 +18,10 @@ from bot.db.engine import Database
 from bot.plan import parse_plan
 from bot.services.outbox import enqueue, message
 from bot.services.plan_load import load_plan_into
+from sandbox.botapi import LocalBotAPI
 from scheduler.limits import RateLimits, TelegramLimiter
 from scheduler.sender import Sender
 from tests.conftest import EXAMPLE
-from tests.fakebotapi import FakeBotAPI
 
 TOKEN = "777001:DELIVERY-test-token"
 T0 = datetime(2017, 5, 8, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, two days before a deadline
@@ -148,7 +148,7 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    srv: FakeBotAPI,
+    srv: LocalBotAPI,
     db: Database,
     *,
     limits: RateLimits | None = None,

@@ -28,8 +28,8 @@ from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
 from bot.services.lookup import find_unit
 from bot.services.plan_load import load_plan_into
+from sandbox.botapi.htmlcheck import HTMLParseError, parse_html, utf16_len
 from tests.conftest import EXAMPLE
-from tests.fakebotapi.htmlcheck import HTMLParseError, parse_html, utf16_len
 
 TOKEN = "555000:HARNESS"
 BOT_ID = 555000

@@ -1,4 +1,4 @@
-"""End to end: `duban run` and people talking to it through the fake Bot API server.
+"""End to end: `duban run` and people talking to it through the local Bot API server.
 
 Invites redeemed -> contact /mine -> /submit a document -> the office accepts -> the leader's
 /status shows 1/N -> the leader's free text "甲县" shows the unit. The conversation is written
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from sandbox.botapi import FakeUser, LocalBotAPI
 from tests.cli import clean_env, duban_command, run_duban
 from tests.conftest import EXAMPLE, ROOT
-from tests.fakebotapi import FakeBotAPI, FakeUser
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def shifted_plan(days_until_report: int) -> str:
 class Transcript:
     """What each person said and what the bot answered, in order."""
 
-    def __init__(self, srv: FakeBotAPI) -> None:
+    def __init__(self, srv: LocalBotAPI) -> None:
         self.srv = srv
         self.lines: list[str] = []
         self.seen = 0
@@ -88,7 +88,7 @@ class Transcript:
         header = (
             "# What using duban looks like\n\n"
             "This transcript is written by `tests/test_e2e_conversation.py` from a real run of\n"
-            "`duban run` against the fake Bot API server: the reference campaign, moved in time\n"
+            "`duban run` against the local Bot API server: the reference campaign, moved in time\n"
             "so that its research report is due in three days. Bold lines are what people sent;\n"
             "quoted blocks are what the bot answered, with its buttons in brackets.\n\n"
         )
@@ -96,7 +96,7 @@ class Transcript:
 
 
 def last_with_button(
-    srv: FakeBotAPI, chat_id: int, prefix: str, label: str
+    srv: LocalBotAPI, chat_id: int, prefix: str, label: str
 ) -> tuple[dict[str, Any], str]:
     """Find the newest message with a button `prefix…` whose text holds `label`."""
     for message in reversed(srv.sent_to(chat_id)):
@@ -111,7 +111,7 @@ def last_with_button(
 async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> None:
     plan = tmp_path / "campaign.toml"
     plan.write_text(shifted_plan(3), encoding="utf-8")
-    async with FakeBotAPI(token=TOKEN, bot_username="duban_bot") as srv:
+    async with LocalBotAPI(token=TOKEN, bot_username="duban_bot") as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,
@@ -150,7 +150,7 @@ async def test_contact_submits_office_accepts_leader_sees(tmp_path: Path) -> Non
                 script.person(who, text)
                 srv.send_text(user, text)
 
-                def answered(s: FakeBotAPI) -> str | None:
+                def answered(s: LocalBotAPI) -> str | None:
                     return next((x for x in s.texts_to(user.id)[before:] if expect in x), None)
 
                 found = await srv.wait_for(answered, timeout=20)

@@ -26,10 +26,10 @@ from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.services.outbox import enqueue, message
+from sandbox.botapi import LocalBotAPI, parse_html
 from tests.cli import clean_env, duban_command, run_duban
 from tests.conftest import EXAMPLE, ROOT
 from tests.delivery_world import add_unit_contacts
-from tests.fakebotapi import FakeBotAPI, parse_html
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +78,7 @@ class Bot:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def environment(srv: FakeBotAPI, db_path: Path, **extra: str) -> dict[str, str]:
+def environment(srv: LocalBotAPI, db_path: Path, **extra: str) -> dict[str, str]:
     """Return the environment of a `duban run` against the fake server."""
     return clean_env(
         DUBAN_TELEGRAM_TOKEN=TOKEN,
@@ -106,7 +106,7 @@ async def eventually(check: Any, limit: float, what: str, bot: Bot | None = None
         await asyncio.sleep(0.1)
 
 
-def send_rate(srv: FakeBotAPI) -> tuple[int, float, float]:
+def send_rate(srv: LocalBotAPI) -> tuple[int, float, float]:
     """Return (accepted sends, seconds from first to last, sends per second)."""
     stamps = [r.at for r in srv.requests if r.method.lower() == "sendmessage" and r.ok]
     if len(stamps) < 2:
@@ -117,7 +117,7 @@ def send_rate(srv: FakeBotAPI) -> tuple[int, float, float]:
 
 async def test_a_thousand_nudges_to_a_thousand_contacts(tmp_path: Path) -> None:
     db_path = tmp_path / "duban.db"
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         users = [srv.add_user(first_name=f"联络员{i}", started=True) for i in range(1000)]
         db = Database(f"sqlite+aiosqlite:///{db_path}")
         await upgrade(db)
@@ -174,7 +174,7 @@ async def _all_sent(db: Database, n: int) -> bool:
 
 async def test_a_contact_who_blocked_the_bot(tmp_path: Path) -> None:
     db_path = tmp_path / "duban.db"
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         env = environment(srv, db_path)
         loaded = await asyncio.to_thread(
             run_duban, "plan", "load", str(EXAMPLE), cwd=tmp_path, env=env
@@ -306,7 +306,7 @@ end = {(tomorrow + timedelta(days=2)).isoformat()}
 async def test_killed_mid_burst_and_restarted(tmp_path: Path) -> None:
     db_path = tmp_path / "duban.db"
     units = 200
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         env = environment(srv, db_path, DUBAN_SCHEDULER_TICK_SECONDS="1")
         # The five-minute nudge falls due a few seconds after the plan is loaded.
         due = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5, seconds=15)

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from bot.db import models as m
 from bot.db.engine import Database
+from sandbox.botapi import LocalBotAPI, parse_html
 from tests.cli import clean_env, run_duban
 from tests.conftest import IN_CI, PG_DSN, _pg_url
 from tests.delivery_world import add_unit_contacts
-from tests.fakebotapi import FakeBotAPI, parse_html
 from tests.test_e2e_delivery import Bot, deadline_plan, eventually, save_figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -60,7 +60,7 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 async def test_three_processes_leader_killed_mid_burst(tmp_path: Path, pg_url: str) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         base = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from bot.db import models as m
 from bot.db.engine import Database
+from sandbox.botapi import Faults, LocalBotAPI, parse_html
 from tests.cli import clean_env, run_duban
 from tests.delivery_world import add_unit_contacts
-from tests.fakebotapi import FakeBotAPI, Faults, parse_html
 from tests.reliability import record
 from tests.test_e2e_delivery import Bot, deadline_plan, eventually
 from tests.test_e2e_failover import pg_url  # noqa: F401  (the fixture)
@@ -48,7 +48,7 @@ async def sent_rows(db: Database) -> int:
 
 async def test_run_survives_a_database_restart(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
     faults = Faults(error_rate=0.05, drop_rate=0.03, seed=11)
-    async with FakeBotAPI(token=TOKEN, faults=faults) as srv:
+    async with LocalBotAPI(token=TOKEN, faults=faults) as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

@@ -1,4 +1,4 @@
-"""`duban run` as a process against the fake Bot API server: /start answered, invite redeemed."""
+"""`duban run` as a process against the local Bot API server: /start answered, invite redeemed."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.botapi import LocalBotAPI
 from tests.cli import clean_env, duban_command, run_duban
 from tests.conftest import EXAMPLE
-from tests.fakebotapi import FakeBotAPI
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ TOKEN = "424242:E2E-secret-token-value"
 
 
 async def test_run_answers_start_and_redeems_an_invite(tmp_path: Path) -> None:
-    async with FakeBotAPI(token=TOKEN, bot_username="duban_test_bot") as srv:
+    async with LocalBotAPI(token=TOKEN, bot_username="duban_test_bot") as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

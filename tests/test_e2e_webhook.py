@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sandbox.botapi import LocalBotAPI
 from tests.cli import clean_env, duban_command
 from tests.conftest import EXAMPLE
-from tests.fakebotapi import FakeBotAPI
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 async def test_webhook_mode(tmp_path: Path) -> None:
     port = free_port()
-    async with FakeBotAPI(token=TOKEN, bot_username="duban_bot") as srv:
+    async with LocalBotAPI(token=TOKEN, bot_username="duban_bot") as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

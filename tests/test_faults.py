@@ -1,6 +1,6 @@
 """A campaign week under random network faults and a database restart: nothing lost.
 
-The real Application polls the fake Bot API server, the real scheduler ticks and the real
+The real Application polls the local Bot API server, the real scheduler ticks and the real
 sender drains the outbox; the test sets the clock, an hour a step through each day (08:00 to
 20:00), from Monday morning to the next Monday. The server answers 500/502, drops
 connections, answers late (after the client gave up, so the message arrives all the same)
@@ -40,6 +40,7 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.plan import parse_plan
 from bot.services.plan_load import load_plan_into
+from sandbox.botapi import FakeUser, Faults, Limits, LocalBotAPI, parse_html
 from scheduler import sender as sender_module
 from scheduler import tick as tick_module
 from scheduler.leader import SoleLeader
@@ -47,7 +48,6 @@ from scheduler.limits import RateLimits
 from scheduler.planner import PlanReport, plan_tick
 from scheduler.tick import Scheduler
 from tests.delivery_world import FakeClock, add_person
-from tests.fakebotapi import FakeBotAPI, FakeUser, Faults, Limits, parse_html
 from tests.reliability import record
 
 TOKEN = "616161:FAULTS-week-token"
@@ -123,9 +123,9 @@ class BriskLimits(RateLimits):
         super().__init__(per_second, **{**kwargs, "chat_interval": 1 / PER_CHAT})
 
 
-def server(faults: Faults | None = None) -> FakeBotAPI:
+def server(faults: Faults | None = None) -> LocalBotAPI:
     """Return a fake server whose per-chat limit matches BriskLimits."""
-    return FakeBotAPI(token=TOKEN, faults=faults, limits=Limits(per_chat_per_second=PER_CHAT))
+    return LocalBotAPI(token=TOKEN, faults=faults, limits=Limits(per_chat_per_second=PER_CHAT))
 
 
 FAULTS = {
@@ -153,7 +153,7 @@ class People:
     others: list[FakeUser] = field(default_factory=list)  # heads, office, leaders
 
 
-async def populate(db: Database, srv: FakeBotAPI) -> People:
+async def populate(db: Database, srv: LocalBotAPI) -> People:
     """Load the plan and give every unit a contact; some units a head; an office; leaders."""
     text = week_plan()
     await load_plan_into(db, parse_plan(text, "week.toml"), now=START - timedelta(days=1))
@@ -225,7 +225,7 @@ class Week:
     """One simulated week against the fake server."""
 
     db: Database
-    srv: FakeBotAPI
+    srv: LocalBotAPI
     clock: FakeClock
     people: People
     flows: list[Flow]

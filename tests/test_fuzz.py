@@ -39,8 +39,8 @@ from bot.domain.timespec import (
 )
 from bot.plan import Plan, PlanInvalid, parse_plan
 from bot.services.matching import Candidate, choose, rank
+from sandbox.botapi.htmlcheck import HTMLParseError, parse_html, utf16_len
 from tests.conftest import EXAMPLE, ROOT
-from tests.fakebotapi.htmlcheck import HTMLParseError, parse_html, utf16_len
 from tests.harness import T0, Call, Harness, User, assignment_id, texts
 from tests.reliability import record
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.db import models as m
 from bot.db.engine import Database
 from handlers.common import MESSAGE_LIMIT, split_text
-from tests.fakebotapi.htmlcheck import parse_html
+from sandbox.botapi.htmlcheck import parse_html
 from tests.harness import BOT_USERNAME, T0, Harness
 from tests.reliability import record
 

@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.db.engine import Database
 from bot.i18n import plain
 from bot.runtime import Runtime
+from sandbox.botapi import LocalBotAPI
 from scheduler.leader import (
     AlreadyRunning,
     FileLeader,
@@ -30,7 +31,6 @@ from scheduler.tick import Scheduler
 from tests.cli import clean_env, duban_command
 from tests.conftest import PG_DSN
 from tests.delivery_world import TOKEN, FakeClock
-from tests.fakebotapi import FakeBotAPI
 
 
 def postgres_only(db: Database) -> None:
@@ -211,7 +211,7 @@ async def test_the_tick_plans_only_while_leading(db: Database) -> None:
 async def test_second_duban_run_on_the_same_sqlite_database_exits_with_one_line(
     tmp_path: Path,
 ) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         env = clean_env(
             DUBAN_TELEGRAM_TOKEN=TOKEN,
             DUBAN_TELEGRAM_BASE_URL=srv.base_url,

@@ -13,8 +13,8 @@ from bot.db import models as m
 from bot.db.engine import Database
 from bot.plan import parse_plan
 from bot.services.plan_load import load_plan_into
+from sandbox.botapi import parse_html, utf16_len
 from scheduler.planner import PlanReport, plan_tick
-from tests.fakebotapi import parse_html, utf16_len
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -1,4 +1,4 @@
-"""The outbox sender against the fake Bot API server: limits, 429, retries, refusals, leases."""
+"""The outbox sender against the local Bot API server: limits, 429, retries, refusals, leases."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from telegram.error import (
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.services.outbox import enqueue
+from sandbox.botapi import Faults, Limits, LocalBotAPI
 from scheduler.limits import RateLimits, Window
 from scheduler.sender import (
     LEASE,
@@ -49,7 +50,6 @@ from tests.delivery_world import (
     statuses,
     unit_id,
 )
-from tests.fakebotapi import FakeBotAPI, Faults, Limits
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +149,7 @@ async def test_limits_hold_against_strict_sliding_windows(db: Database) -> None:
     ours = RateLimits(
         36, global_window=0.25, chat_interval=0.275, group_per_minute=3, group_window=1.1
     )
-    async with FakeBotAPI(token=TOKEN, limits=server_limits) as srv:
+    async with LocalBotAPI(token=TOKEN, limits=server_limits) as srv:
         users = [srv.add_user(started=True) for _ in range(60)]
         busy = srv.add_user(started=True)
         group = srv.add_group("办公室群")
@@ -171,7 +171,7 @@ async def test_limits_hold_against_strict_sliding_windows(db: Database) -> None:
 
 
 async def test_a_429_pauses_and_the_message_is_retried(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         user = srv.add_user(started=True)
         others = [srv.add_user(started=True) for _ in range(5)]
         # Someone outside this process's limits (another bot process) just wrote to the user.
@@ -188,7 +188,7 @@ async def test_a_429_pauses_and_the_message_is_retried(db: Database) -> None:
 
 
 async def test_a_reply_counts_in_the_chat_window_so_no_429_follows(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         user = srv.add_user(started=True)
         async with rig(srv, db, run=False) as r:
             # A handler's direct reply goes through the same limiter as the sender.
@@ -203,7 +203,7 @@ async def test_a_reply_counts_in_the_chat_window_so_no_429_follows(db: Database)
 
 
 async def test_a_reply_right_after_a_nudge_waits_for_the_chat_slot(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         user = srv.add_user(started=True)
         await add_rows(db, [user.id])
         async with rig(srv, db) as r:
@@ -217,7 +217,7 @@ async def test_a_reply_right_after_a_nudge_waits_for_the_chat_slot(db: Database)
 
 
 async def test_a_reply_answered_429_is_tried_once_more(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         user = srv.add_user(started=True)
         async with rig(srv, db, run=False) as r, Bot(TOKEN, base_url=srv.base_url) as outsider:
             await outsider.send_message(user.id, "另一个进程")  # unseen by this process
@@ -232,7 +232,7 @@ async def test_server_errors_and_dropped_connections_are_retried_with_backoff(
     faults = Faults(error_rate=0.4, drop_rate=0.2, seed=7)
     # A short chat window and poll keep the rounds of retries quick.
     limits = Limits(chat_window=0.2)
-    async with FakeBotAPI(token=TOKEN, faults=faults, limits=limits) as srv:
+    async with LocalBotAPI(token=TOKEN, faults=faults, limits=limits) as srv:
         users = [srv.add_user(started=True) for _ in range(20)]
         await add_rows(db, [u.id for u in users])
         clock = FakeClock()
@@ -254,7 +254,7 @@ async def test_server_errors_and_dropped_connections_are_retried_with_backoff(
 
 
 async def test_a_failed_send_moves_not_before_by_the_backoff(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN, faults=Faults(error_rate=1.0, status=503)) as srv:
+    async with LocalBotAPI(token=TOKEN, faults=Faults(error_rate=1.0, status=503)) as srv:
         user = srv.add_user(started=True)
         await add_rows(db, [user.id])
         async with rig(srv, db):
@@ -272,7 +272,7 @@ async def test_a_failed_send_moves_not_before_by_the_backoff(db: Database) -> No
 async def test_blocked_contact_office_told_once_others_unaffected(db: Database) -> None:
     campaign = await load_campaign(db)
     county_a, county_b = await unit_id(db, "county-a"), await unit_id(db, "county-b")
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         blocked = srv.add_user(first_name="联络员甲", started=True)
         other = srv.add_user(first_name="联络员乙", started=True)
         office = srv.add_user(first_name="办公室", started=True)
@@ -314,7 +314,7 @@ async def test_blocked_contact_office_told_once_others_unaffected(db: Database) 
 
 
 async def test_group_migration_is_followed(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         group = srv.add_group("办公室群")
         person = await add_person(db, group.id, name="办公室群", is_group=True)
         supergroup = srv.migrate_group(group)
@@ -330,7 +330,7 @@ async def test_group_migration_is_followed(db: Database) -> None:
 
 
 async def test_bad_html_is_a_failure_not_a_retry(db: Database) -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         users = [srv.add_user(started=True) for _ in range(2)]
         await add_rows(db, [u.id for u in users], text=lambda i: "<b>坏" if i == 0 else "好")
         async with rig(srv, db) as r:
@@ -343,7 +343,7 @@ async def test_bad_html_is_a_failure_not_a_retry(db: Database) -> None:
 
 async def test_stop_at_once_for_closed_or_re_dated_assignments(db: Database) -> None:
     campaign = await load_campaign(db)
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         users = [srv.add_user(started=True) for _ in range(4)]
         async with db.write() as session:
             assignments = list(
@@ -387,7 +387,7 @@ async def test_stop_at_once_for_closed_or_re_dated_assignments(db: Database) -> 
 
 async def test_losing_leadership_stops_sending_at_once(db: Database) -> None:
     leading = [True]
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         users = [srv.add_user(started=True) for _ in range(90)]
         await add_rows(db, [u.id for u in users])
         async with rig(srv, db, is_leader=lambda: leading[0]) as r:
@@ -424,7 +424,7 @@ async def test_a_lease_keeps_a_claimed_row_from_a_second_sender(db: Database) ->
 async def test_two_senders_on_one_postgres_database_send_each_row_once(db: Database) -> None:
     if db.dialect != "postgresql":
         pytest.skip("several senders share a database only on PostgreSQL")
-    async with FakeBotAPI(token=TOKEN, limits=Limits.off()) as srv:
+    async with LocalBotAPI(token=TOKEN, limits=Limits.off()) as srv:
         users = [srv.add_user(started=True) for _ in range(150)]
         await add_rows(db, [u.id for u in users])
         # Concurrent claims from two transactions: SKIP LOCKED and the lease split the rows.
@@ -442,7 +442,7 @@ async def test_two_senders_on_one_postgres_database_send_each_row_once(db: Datab
 
 async def test_a_picture_is_drawn_when_it_goes_out(db: Database) -> None:
     campaign = await load_campaign(db)
-    async with FakeBotAPI(token=TOKEN) as srv:
+    async with LocalBotAPI(token=TOKEN) as srv:
         leader = srv.add_user(started=True)
         await add_person(db, leader.id, name="组长", role="leader", campaign_id=campaign)
         async with db.write() as session:

@@ -1,25 +1,25 @@
-"""A fake Telegram Bot API server for tests; see ``server`` for usage."""
+"""duban's local Telegram Bot API server (127.0.0.1): tests and the sandbox; see ``server``."""
 
 from .htmlcheck import HTMLParseError, ParsedText, parse_html, utf16_len
 from .server import (
     ApiError,
-    FakeBotAPI,
     FakeChat,
     FakeUser,
     Faults,
     Limits,
+    LocalBotAPI,
     RecordedRequest,
     Violation,
 )
 
 __all__ = [
     "ApiError",
-    "FakeBotAPI",
     "FakeChat",
     "FakeUser",
     "Faults",
     "HTMLParseError",
     "Limits",
+    "LocalBotAPI",
     "ParsedText",
     "RecordedRequest",
     "Violation",

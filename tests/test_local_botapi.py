@@ -1,4 +1,4 @@
-"""Tests for the fake Bot API server, driven by a real python-telegram-bot client."""
+"""Tests for the local Bot API server, driven by a real python-telegram-bot client."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from tests.fakebotapi import FakeBotAPI, Faults, Limits, parse_html, utf16_len
-from tests.fakebotapi.htmlcheck import HTMLParseError
+from sandbox.botapi import Faults, Limits, LocalBotAPI, parse_html, utf16_len
+from sandbox.botapi.htmlcheck import HTMLParseError
 
 TOKEN = "123456:TEST-token"
 
@@ -51,20 +51,20 @@ def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def srv() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(token=TOKEN, limits=Limits.off()) as server:
+async def srv() -> AsyncIterator[LocalBotAPI]:
+    async with LocalBotAPI(token=TOKEN, limits=Limits.off()) as server:
         yield server
 
 
 @pytest.fixture
-async def bot(srv: FakeBotAPI) -> AsyncIterator[Bot]:
+async def bot(srv: LocalBotAPI) -> AsyncIterator[Bot]:
     async with Bot(TOKEN, base_url=srv.base_url, base_file_url=srv.base_file_url) as client:
         yield client
 
 
 @asynccontextmanager
 async def running_app(
-    srv: FakeBotAPI, handlers: Iterable[BaseHandler[Any, Any, Any]]
+    srv: LocalBotAPI, handlers: Iterable[BaseHandler[Any, Any, Any]]
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
     """Run a real PTB Application that long-polls the fake server."""
     app = (
@@ -91,7 +91,7 @@ async def running_app(
 # ---------------------------------------------------------------------- basics
 
 
-async def test_get_me_and_token_check(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_get_me_and_token_check(srv: LocalBotAPI, bot: Bot) -> None:
     me = await bot.get_me()
     assert (me.id, me.username, me.is_bot) == (123456, "duban_test_bot", True)
     async with httpx.AsyncClient() as client:
@@ -106,7 +106,7 @@ async def test_get_me_and_token_check(srv: FakeBotAPI, bot: Bot) -> None:
             pass
 
 
-async def test_params_as_json_form_and_query(srv: FakeBotAPI) -> None:
+async def test_params_as_json_form_and_query(srv: LocalBotAPI) -> None:
     user = srv.add_user(started=True)
     markup = {"inline_keyboard": [[{"text": "OK", "callback_data": "ok"}]]}
     url = f"{srv.base_url}{TOKEN}/sendMessage"
@@ -129,7 +129,7 @@ async def test_params_as_json_form_and_query(srv: FakeBotAPI) -> None:
 # ---------------------------------------------------------------------- HTML and lengths
 
 
-async def test_html_is_parsed_into_entities(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_html_is_parsed_into_entities(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     msg = await bot.send_message(
         user.id, "<b>粗 &amp; 😀</b> <a href='https://e.x/?a=1&b=2'>链接</a>", parse_mode="HTML"
@@ -158,7 +158,7 @@ async def test_html_is_parsed_into_entities(srv: FakeBotAPI, bot: Bot) -> None:
         ("x</b>", "Unexpected end tag at byte offset 1"),
     ],
 )
-async def test_bad_html_is_rejected(srv: FakeBotAPI, bot: Bot, html: str, reason: str) -> None:
+async def test_bad_html_is_rejected(srv: LocalBotAPI, bot: Bot, html: str, reason: str) -> None:
     user = srv.add_user(started=True)
     with pytest.raises(BadRequest, match="an't parse entities") as exc:
         await bot.send_message(user.id, html, parse_mode="HTML")
@@ -190,7 +190,7 @@ def test_htmlcheck_details() -> None:
         parse_html("<a href='x>y")
 
 
-async def test_text_length_limits_count_utf16_after_parsing(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_text_length_limits_count_utf16_after_parsing(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     await bot.send_message(user.id, "a" * 4096)
     await bot.send_message(user.id, "😀" * 2048)  # 2 UTF-16 units each
@@ -207,7 +207,7 @@ async def test_text_length_limits_count_utf16_after_parsing(srv: FakeBotAPI, bot
     assert len(srv.sent) == 4
 
 
-async def test_reply_markup_validation(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_reply_markup_validation(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     too_long = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="d" * 65)]])
     with pytest.raises(BadRequest, match="Button_data_invalid"):
@@ -230,7 +230,7 @@ async def test_reply_markup_validation(srv: FakeBotAPI, bot: Bot) -> None:
 # ---------------------------------------------------------------------- chats
 
 
-async def test_unknown_blocked_and_unstarted_chats(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_unknown_blocked_and_unstarted_chats(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user()
     with pytest.raises(BadRequest, match="Chat not found"):
         await bot.send_message(user.id, "never wrote to the bot")
@@ -257,7 +257,7 @@ async def test_unknown_blocked_and_unstarted_chats(srv: FakeBotAPI, bot: Bot) ->
     assert member.status == "member"
 
 
-async def test_group_migration(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_group_migration(srv: LocalBotAPI, bot: Bot) -> None:
     group = srv.add_group("老群")
     await bot.send_message(group.id, "before")
     supergroup = srv.migrate_group(group)
@@ -277,7 +277,7 @@ async def test_group_migration(srv: FakeBotAPI, bot: Bot) -> None:
 
 
 async def test_per_chat_limit_answers_retry_after_and_counts_violations() -> None:
-    async with FakeBotAPI(token=TOKEN) as srv:  # Telegram's default limits
+    async with LocalBotAPI(token=TOKEN) as srv:  # Telegram's default limits
         user = srv.add_user(started=True)
         async with Bot(TOKEN, base_url=srv.base_url) as bot:
             await bot.send_message(user.id, "one")
@@ -302,7 +302,7 @@ async def test_per_chat_limit_answers_retry_after_and_counts_violations() -> Non
 async def test_global_and_group_limits() -> None:
     limits = Limits(global_per_second=3, per_chat_per_second=100, per_group_per_minute=2)
     async with (
-        FakeBotAPI(token=TOKEN, limits=limits) as srv,
+        LocalBotAPI(token=TOKEN, limits=limits) as srv,
         Bot(TOKEN, base_url=srv.base_url) as bot,
     ):
         users = [srv.add_user(started=True) for _ in range(4)]
@@ -316,7 +316,7 @@ async def test_global_and_group_limits() -> None:
 
     limits = Limits(per_chat_per_second=100, per_group_per_minute=2)
     async with (
-        FakeBotAPI(token=TOKEN, limits=limits) as srv,
+        LocalBotAPI(token=TOKEN, limits=limits) as srv,
         Bot(TOKEN, base_url=srv.base_url) as bot,
     ):
         group = srv.add_group()
@@ -332,7 +332,7 @@ async def test_global_and_group_limits() -> None:
         await bot.send_message(user.id, "private chats still work")
 
 
-async def test_disabled_limits_never_answer_429(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_disabled_limits_never_answer_429(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     await asyncio.gather(*(bot.send_message(user.id, f"m{i}") for i in range(40)))
     assert srv.count_429 == 0 and len(srv.sent_to(user)) == 40
@@ -343,7 +343,7 @@ async def test_disabled_limits_never_answer_429(srv: FakeBotAPI, bot: Bot) -> No
 # ---------------------------------------------------------------------- files
 
 
-async def test_document_upload_get_file_and_download(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_document_upload_get_file_and_download(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     content = bytes(range(256)) * 10
     msg = await bot.send_document(
@@ -374,7 +374,7 @@ async def test_document_upload_get_file_and_download(srv: FakeBotAPI, bot: Bot) 
         await bot.get_file("nope")
 
 
-async def test_copy_forward_edit_delete(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     group = srv.add_group()
     upd = srv.send_document(user, file_name="a.pdf", content=b"%PDF", caption="原件")
@@ -400,7 +400,7 @@ async def test_copy_forward_edit_delete(srv: FakeBotAPI, bot: Bot) -> None:
 # ---------------------------------------------------------------------- updates
 
 
-async def test_application_start_command_round_trip(srv: FakeBotAPI) -> None:
+async def test_application_start_command_round_trip(srv: LocalBotAPI) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(f"hello {context.args}")
@@ -414,7 +414,7 @@ async def test_application_start_command_round_trip(srv: FakeBotAPI) -> None:
     assert srv.pending_updates == []  # confirmed by the final getUpdates offset
 
 
-async def test_callback_button_round_trip(srv: FakeBotAPI) -> None:
+async def test_callback_button_round_trip(srv: LocalBotAPI) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("完成", callback_data="done:7")]])
@@ -441,7 +441,7 @@ async def test_callback_button_round_trip(srv: FakeBotAPI) -> None:
     assert srv.rejected == []
 
 
-async def test_long_poll_returns_promptly_and_offset_confirms(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_long_poll_returns_promptly_and_offset_confirms(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user()
     poll = asyncio.create_task(bot.get_updates(timeout=5))
     await asyncio.sleep(0.1)
@@ -457,7 +457,7 @@ async def test_long_poll_returns_promptly_and_offset_confirms(srv: FakeBotAPI, b
     assert time.monotonic() - started >= 0.2
 
 
-async def test_second_poller_conflicts(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_second_poller_conflicts(srv: LocalBotAPI, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=2))
     await asyncio.sleep(0.1)
     # A second Bot: one Bot's getUpdates connection pool would serialize the two polls.
@@ -469,7 +469,7 @@ async def test_second_poller_conflicts(srv: FakeBotAPI, bot: Bot) -> None:
     assert [r.response_status for r in srv.calls("getUpdates")] == [409, 200]
 
 
-async def test_webhook_delivery_and_getupdates_conflict(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_webhook_delivery_and_getupdates_conflict(srv: LocalBotAPI, bot: Bot) -> None:
     received: list[tuple[str | None, dict[str, Any]]] = []
     fail_first = [True]
 
@@ -510,7 +510,7 @@ async def test_webhook_delivery_and_getupdates_conflict(srv: FakeBotAPI, bot: Bo
 # ---------------------------------------------------------------------- faults
 
 
-async def test_faults_errors_and_drops_are_not_rejections(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_faults_errors_and_drops_are_not_rejections(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     srv.faults = Faults(error_rate=1.0, status=502)
     with pytest.raises(NetworkError):
@@ -533,7 +533,7 @@ async def test_faults_errors_and_drops_are_not_rejections(srv: FakeBotAPI, bot: 
     assert len(srv.sent) == sum(outcomes)
 
 
-async def test_commands_and_menu_button(srv: FakeBotAPI, bot: Bot) -> None:
+async def test_commands_and_menu_button(srv: LocalBotAPI, bot: Bot) -> None:
     from telegram import BotCommand, BotCommandScopeAllPrivateChats
 
     scope = BotCommandScopeAllPrivateChats()
@@ -549,7 +549,7 @@ async def test_commands_and_menu_button(srv: FakeBotAPI, bot: Bot) -> None:
     assert await bot.log_out() and await bot.close()
 
 
-async def test_control_api_and_command_entities(srv: FakeBotAPI) -> None:
+async def test_control_api_and_command_entities(srv: LocalBotAPI) -> None:
     async with httpx.AsyncClient(base_url=srv.url) as client:
         added = await client.post("/_control/add_user", json={"first_name": "远程"})
         user = added.json()["result"]

@@ -1,9 +1,9 @@
-"""An in-process fake of the Telegram Bot API for tests (no network, real HTTP on 127.0.0.1).
+"""A local Telegram Bot API server for tests and the sandbox (no network, real HTTP on 127.0.0.1).
 
 A real python-telegram-bot ``Bot``/``Application`` (in the test process or in a ``duban run``
 subprocess) talks to it over HTTP exactly as it would to api.telegram.org::
 
-    async with FakeBotAPI(token="123:ABC", limits=Limits(enabled=False)) as srv:
+    async with LocalBotAPI(token="123:ABC", limits=Limits(enabled=False)) as srv:
         app = (
             ApplicationBuilder().token(srv.token)
             .base_url(srv.base_url).base_file_url(srv.base_file_url).build()
@@ -53,11 +53,11 @@ from .htmlcheck import HTMLParseError, parse_html, utf16_len
 
 __all__ = [
     "ApiError",
-    "FakeBotAPI",
     "FakeChat",
     "FakeUser",
     "Faults",
     "Limits",
+    "LocalBotAPI",
     "RecordedRequest",
     "Violation",
 ]
@@ -367,7 +367,7 @@ class _Poll:
 _ApiMethod: TypeAlias = Callable[[_Call], Awaitable[Any]]
 
 
-class FakeBotAPI:
+class LocalBotAPI:
     """Fake Telegram Bot API server; see the module docstring for how tests use it."""
 
     def __init__(
@@ -469,7 +469,7 @@ class FakeBotAPI:
             await self._http.close()
             self._http = None
 
-    async def __aenter__(self) -> FakeBotAPI:
+    async def __aenter__(self) -> LocalBotAPI:
         await self.start()
         return self
 
@@ -731,7 +731,7 @@ class FakeBotAPI:
 
     async def wait_for(
         self,
-        predicate: Callable[[FakeBotAPI], Any],
+        predicate: Callable[[LocalBotAPI], Any],
         timeout: float = 10.0,  # noqa: ASYNC109 - the documented API, polled not awaited
         interval: float = 0.02,
     ) -> Any:
