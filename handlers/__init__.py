@@ -18,11 +18,14 @@ from handlers import (
     review,
     start,
     submit,
+    throttle,
 )
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every handler in the order it must be tried."""
+    # Every update passes its sender's budget first (issue 14): a flood costs no work.
+    app.add_handler(throttle.gate_handler(), group=-1)
     # Membership changes and supergroup moves first: they are not addressed to any feature.
     for handler in membership.handlers():
         app.add_handler(handler)

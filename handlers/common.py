@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.audit import record
 from bot.services.people import touch_person
+from handlers.throttle import throttle_of
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,14 @@ async def run_feature(
         return
     if ctx.pushed:
         rt.poke_sender()
+    throttle = throttle_of(context.application.bot_data)
+    throttle.learn(user.id, registered=ctx.caller is not None)
+    if ctx.caller is None and not throttle.answer_stranger(
+        user.id, chat.id, group=is_group(update)
+    ):
+        # A stranger is answered once every few minutes (once an hour in a group): their
+        # refusals must not use up the chat's sending budget (issue 14).
+        ctx.replies = [Reply(toast=r.toast) for r in ctx.replies if r.toast][:1]
     await _send(update, context, ctx.replies)
 
 

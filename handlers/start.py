@@ -10,6 +10,7 @@ from bot.i18n import t
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
 from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
+from handlers.throttle import throttle_of
 
 
 async def start(update: Update, context: Context) -> None:
@@ -25,6 +26,8 @@ async def start(update: Update, context: Context) -> None:
         return  # in groups the bot stays silent unless registered (SPEC §4.5)
     now = rt.clock()
     text: str
+    registered = False  # whether the person (or group) holds a role afterwards
+    welcome = False  # a code just redeemed: always answered
     async with rt.db.write() as session:
         person = await touch_person(
             session,
@@ -40,9 +43,12 @@ async def start(update: Update, context: Context) -> None:
                 result = await redeem(session, person, code, now=now)
             except BadRole:
                 text = t("invite.group_role", lang)
+                registered = bool(await active_roles(session, person))
             except DubanError as exc:
                 text = t(exc.key, lang)
+                registered = bool(await active_roles(session, person))
             else:
+                registered = welcome = True
                 role = t(f"role.{result.role.role}", lang)
                 if result.already:
                     text = t("start.already", lang, role=role)
@@ -62,6 +68,7 @@ async def start(update: Update, context: Context) -> None:
                     text = t("start.redeemed", lang, campaign=result.campaign.title, role=role)
         else:
             roles = await active_roles(session, person)
+            registered = bool(roles)
             if not roles:
                 text = t("start.stranger", lang)
             else:
@@ -78,6 +85,11 @@ async def start(update: Update, context: Context) -> None:
                     campaign=roles[-1][1].title,
                     roles=described,
                 )
+    throttle = throttle_of(context.application.bot_data)
+    if not group:
+        throttle.learn(user.id, registered=registered)
+    if not (registered or welcome) and not throttle.answer_stranger(user.id, chat.id, group=group):
+        return  # a stranger is answered once every few minutes (issue 14)
     await reply(update, text)
 
 

@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -55,11 +56,19 @@ SENDING_METHODS = frozenset(
 GROUP_PER_MINUTE = 20
 CHAT_INTERVAL = 1.0
 GROUP_WINDOW = 60.0
-# How long a reply waits for its slots before it goes anyway (Telegram tolerates short
-# bursts; a person waiting for an answer should not wait long).
-REPLY_MAX_WAIT = 2.0
-# A reply answered 429 is tried once more if the wait is at most this (seconds).
-REPLY_RETRY_MAX = 5.0
+# The share of the overall rate kept for the outbox while replies wait: nudges and office
+# notices keep flowing under any flood of commands (and replies keep the rest, first).
+OUTBOX_SHARE = 1 / 3
+# Of a group's 20 a minute, replies to commands may take at most this many: the rest is kept
+# for what the group is there to receive (submissions, digests) from the outbox.
+GROUP_REPLY_PER_MINUTE = 10
+# A reply answered 429 is waited out and tried again, this many times, for waits up to
+# REPLY_RETRY_MAX seconds each (a longer wait means the person is better told by the outbox).
+REPLY_429_TRIES = 5
+REPLY_RETRY_MAX = 60.0
+# A 429 is taken as the overall limit's when at least this share of the overall window was
+# in use; otherwise as the chat's, if we sent into it within its interval.
+GLOBAL_BUSY_SHARE = 0.8
 # Waits (seconds) before trying a reply again that a 5xx or a cut connection lost. A timeout
 # is not tried again: the answer may have arrived, and the person would see it twice.
 REPLY_NETWORK_RETRIES = (0.5, 1.0)
@@ -127,7 +136,12 @@ def _global_window(per_second: float, span: float) -> Window:
 
 
 class RateLimits:
-    """Every flood limit of one bot token, shared by the sender and the handlers' replies."""
+    """Every flood limit of one bot token, shared by the sender and the handlers' replies.
+
+    Replies wait for their slots (never over a limit) and go before the outbox, except that
+    the outbox keeps OUTBOX_SHARE of the overall rate while it has rows waiting, and
+    GROUP_REPLY_PER_MINUTE caps the replies into one group (SPEC §5.3; issue 14).
+    """
 
     def __init__(
         self,
@@ -137,6 +151,8 @@ class RateLimits:
         chat_interval: float = CHAT_INTERVAL,
         group_per_minute: int = GROUP_PER_MINUTE,
         group_window: float = GROUP_WINDOW,
+        group_reply_per_minute: int = GROUP_REPLY_PER_MINUTE,
+        outbox_share: float = OUTBOX_SHARE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_second = per_second
@@ -149,15 +165,25 @@ class RateLimits:
         self._chat_interval = chat_interval
         self._group_limit = group_per_minute
         self._group_window = group_window
+        self._group_reply_limit = max(1, min(group_reply_per_minute, group_per_minute - 1))
         self._chats: dict[int, Window] = {}
         self._groups: dict[int, Window] = {}
+        self._group_replies: dict[int, Window] = {}
         # None pauses everything; a chat id pauses that chat (a 429's retry_after).
         self._paused: dict[int | None, float] = {}
         self._tokens = itertools.count(1)
+        # Starts within the last overall window: (moment, was it a reply).
+        self._starts: deque[tuple[float, bool]] = deque()
+        # Overall slots the outbox may always have while it has rows waiting.
+        self._outbox_reserve = max(1, math.floor(self._global.limit * outbox_share))
+        # Set by the sender: it holds rows that want to go.
+        self.outbox_waiting = False
         # Replies that wait only for an overall slot: they go before the sender's rows.
         self._replies_waiting = 0
         # Chats a reply is waiting for: the sender leaves them to the reply.
         self._reply_chats: dict[int, int] = {}
+        # The last 429s: (moment, chat), to tell a chat's limit from the overall one.
+        self._last_429: tuple[float, int] | None = None
         self._listeners: list[Callable[[], None]] = []
 
     def now(self) -> float:
@@ -181,6 +207,14 @@ class RateLimits:
             return False
         return True
 
+    def _recent(self, now: float) -> tuple[int, int]:
+        """Return (replies, outbox sends) started within the last overall window."""
+        horizon = now - self._global.length
+        while self._starts and self._starts[0][0] <= horizon:
+            self._starts.popleft()
+        replies = sum(1 for _, reply in self._starts if reply)
+        return replies, len(self._starts) - replies
+
     def _overall_free(self, now: float) -> bool:
         return now >= self._next_start and not self._global.full(now)
 
@@ -189,8 +223,20 @@ class RateLimits:
         return not self._paused_at(None, now) and self._overall_free(now)
 
     def sender_may_send(self, now: float) -> bool:
-        """Return True if the sender may take an overall slot (replies waiting go first)."""
-        return self._replies_waiting == 0 and self.global_ready(now)
+        """Return True if the sender may take an overall slot.
+
+        Replies waiting go first, but the outbox always keeps its reserved share.
+        """
+        if not self.global_ready(now):
+            return False
+        return self._replies_waiting == 0 or self._recent(now)[1] < self._outbox_reserve
+
+    def _reply_overall_free(self, now: float) -> bool:
+        if not self._overall_free(now):
+            return False
+        if not self.outbox_waiting:
+            return True
+        return self._recent(now)[0] < self._global.limit - self._outbox_reserve
 
     def _chat_free(self, chat_id: int, group: bool, now: float) -> bool:
         chat = self._chats.get(chat_id)
@@ -201,6 +247,10 @@ class RateLimits:
             if window is not None and window.full(now):
                 return False
         return True
+
+    def _group_reply_free(self, chat_id: int, group: bool, now: float) -> bool:
+        window = self._group_replies.get(chat_id) if group else None
+        return window is None or not window.full(now)
 
     def chat_ready(self, chat_id: int, group: bool, now: float) -> bool:
         """Return True if the sender may send into the chat now (limits, pauses, replies)."""
@@ -217,6 +267,9 @@ class RateLimits:
                     del windows[chat_id]
                 elif window.full(now):
                     busy.add(chat_id)
+        for chat_id, window in list(self._group_replies.items()):
+            if window.idle(now):
+                del self._group_replies[chat_id]
         busy.update(
             scope
             for scope in list(self._paused)
@@ -230,13 +283,16 @@ class RateLimits:
         moments.append(self._global.next_free(now) if self._global.full(now) else math.inf)
         if self._next_start > now:
             moments.append(self._next_start)
-        for windows in (self._chats, self._groups):
+        if self._starts:
+            # The outbox's or the replies' share frees when the oldest start leaves the window.
+            moments.append(self._starts[0][0] + self._global.length)
+        for windows in (self._chats, self._groups, self._group_replies):
             for window in windows.values():
                 if window.full(now):
                     moments.append(window.next_free(now))
         return min(moments)
 
-    def begin(self, chat_id: int, group: bool) -> Ticket:
+    def begin(self, chat_id: int, group: bool, *, reply: bool = False) -> Ticket:
         """Take the overall, chat and (for groups) group slots for a request starting now."""
         ticket = Ticket(next(self._tokens), chat_id, group)
         now = self.now()
@@ -245,17 +301,24 @@ class RateLimits:
         on_time = now - self._next_start < self._spacing
         self._next_start = (self._next_start if on_time else now) + self._spacing
         self._global.take(ticket.token)
+        self._recent(now)
+        self._starts.append((now, reply))
         self._chats.setdefault(chat_id, Window(1, self._chat_interval)).take(ticket.token)
         if group:
             window = self._groups.setdefault(chat_id, Window(self._group_limit, self._group_window))
             window.take(ticket.token)
+            if reply:
+                replies = self._group_replies.setdefault(
+                    chat_id, Window(self._group_reply_limit, self._group_window)
+                )
+                replies.take(ticket.token)
         return ticket
 
     def finish(self, ticket: Ticket) -> None:
         """Start the countdown of the ticket's slots: its answer has arrived."""
         now = self.now()
         self._global.finish(ticket.token, now)
-        for windows in (self._chats, self._groups):
+        for windows in (self._chats, self._groups, self._group_replies):
             window = windows.get(ticket.chat_id)
             if window is not None:
                 window.finish(ticket.token, now)
@@ -264,30 +327,52 @@ class RateLimits:
     def pause(self, chat_id: int, group: bool, seconds: float) -> None:
         """Honour a 429: send nothing into the limited scope for `seconds`.
 
-        Telegram does not say which limit a 429 is for, so it pauses everything, except a
-        pause longer than the overall window on a group: that is the group's per-minute limit.
+        Telegram does not say which limit a 429 is for. It is taken as the overall limit's
+        when the overall window was nearly full, or when another chat was answered 429 within
+        the last overall window; otherwise as the chat's (a long one on a group is the
+        group's per-minute limit), so that one busy chat does not stop every other.
         """
-        until = self.now() + seconds
+        now = self.now()
+        until = now + seconds
         self._paused[chat_id] = max(until, self._paused.get(chat_id, 0.0))
-        if not (group and seconds > self._global.length):
+        self._recent(now)
+        busy = len(self._starts) >= GLOBAL_BUSY_SHARE * self._global.limit
+        last = self._last_429
+        spread = last is not None and last[1] != chat_id and now - last[0] <= self._global.length
+        self._last_429 = (now, chat_id)
+        scope = "chat"
+        if busy or spread:
+            scope = "everything"
             self._paused[None] = max(until, self._paused.get(None, 0.0))
-        log.warning("Telegram asked to wait %.0f s (chat %s)", seconds, chat_id)
+        log.warning("Telegram asked to wait %.0f s (chat %s; pausing %s)", seconds, chat_id, scope)
         self._changed()
 
+    def _claim_chat(self, chat_id: int, claim: bool) -> None:
+        if claim:
+            self._reply_chats[chat_id] = self._reply_chats.get(chat_id, 0) + 1
+            return
+        left = self._reply_chats.pop(chat_id) - 1
+        if left:
+            self._reply_chats[chat_id] = left
+
     async def acquire_for_reply(self, chat_id: int, group: bool) -> Ticket:
-        """Wait for pauses and (at most REPLY_MAX_WAIT) for free slots; take a reply's slots."""
-        deadline = self.now() + REPLY_MAX_WAIT
-        self._reply_chats[chat_id] = self._reply_chats.get(chat_id, 0) + 1
-        counted = False
+        """Wait for pauses and free slots (never going over a limit); take a reply's slots."""
+        counted = False  # in _replies_waiting: only an overall slot is missing
+        claimed = False  # in _reply_chats: the sender leaves the chat to this reply
         try:
             while True:
                 now = self.now()
                 paused = self._paused_at(None, now) or self._paused_at(chat_id, now)
+                share_free = self._group_reply_free(chat_id, group, now)
+                if share_free != claimed:
+                    # Waiting for the group's reply share leaves the group to the outbox.
+                    self._claim_chat(chat_id, share_free)
+                    claimed = share_free
                 chat_free = self._chat_free(chat_id, group, now)
-                overall_free = self._overall_free(now)
-                if not paused and ((chat_free and overall_free) or now >= deadline):
+                overall_free = self._reply_overall_free(now)
+                if not paused and chat_free and share_free and overall_free:
                     break
-                only_overall = not paused and chat_free
+                only_overall = not paused and chat_free and share_free
                 if only_overall != counted:
                     self._replies_waiting += 1 if only_overall else -1
                     counted = only_overall
@@ -296,10 +381,11 @@ class RateLimits:
         finally:
             if counted:
                 self._replies_waiting -= 1
-            left = self._reply_chats.pop(chat_id) - 1
-            if left:
-                self._reply_chats[chat_id] = left
-        return self.begin(chat_id, group)
+            if claimed:
+                self._claim_chat(chat_id, False)
+        ticket = self.begin(chat_id, group, reply=True)
+        self._changed()
+        return ticket
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -312,9 +398,10 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 class TelegramLimiter(BaseRateLimiter[None]):
     """Route the handlers' direct replies through the shared limits (the sender passes through).
 
-    A reply waits for a 429 pause and, at most REPLY_MAX_WAIT, for its slots; it goes before
-    the sender's rows, and its slots count, so that a nudge and an answer into one chat do not
-    collide. A reply answered 429 with a short retry_after is tried once more.
+    A reply waits for a 429 pause and for its slots (it never goes over a limit); it goes
+    before the sender's rows (but for the outbox's share), and its slots count, so that a
+    nudge and an answer into one chat do not collide. A reply answered 429 is waited out and
+    tried again (REPLY_429_TRIES times, for waits up to REPLY_RETRY_MAX seconds).
     """
 
     def __init__(self, limits: RateLimits) -> None:
@@ -354,13 +441,14 @@ class TelegramLimiter(BaseRateLimiter[None]):
         raise AssertionError("unreachable")
 
     async def _reply(self, request: Request, chat_id: int, group: bool) -> ApiResult:
-        try:
-            return await self._once(request, chat_id, group)
-        except RetryAfter as exc:
-            if retry_after_seconds(exc) > REPLY_RETRY_MAX:
-                raise
-        # A short wait was asked for (the pause is set): the person gets the answer late.
-        return await self._once(request, chat_id, group)
+        for tried in range(1, REPLY_429_TRIES + 1):
+            try:
+                return await self._once(request, chat_id, group)
+            except RetryAfter as exc:
+                if retry_after_seconds(exc) > REPLY_RETRY_MAX or tried == REPLY_429_TRIES:
+                    raise
+            # The pause is set: the next try waits it out, and the person gets the answer late.
+        raise AssertionError("unreachable")
 
     async def _once(self, request: Request, chat_id: int, group: bool) -> ApiResult:
         ticket = await self.limits.acquire_for_reply(chat_id, group)

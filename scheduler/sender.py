@@ -754,6 +754,8 @@ class Sender:
             self._next_poll = now + self.poll_seconds
 
     def _dispatch(self) -> None:
+        # Replies leave the outbox its share of the rate while it has rows waiting.
+        self.limits.outbox_waiting = bool(self._queue)
         if not self._queue:
             return
         now = self.limits.now()
@@ -772,6 +774,7 @@ class Sender:
             else:
                 self._start(row, self.limits.begin(row.chat_id, row.group))
         self._queue = keep
+        self.limits.outbox_waiting = bool(keep)
         if expiring:
             # Held too long (a long 429 pause): hand back rather than risk a double send.
             task = asyncio.create_task(release(self.db, expiring, owner=self.owner))

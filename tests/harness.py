@@ -28,6 +28,7 @@ from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
 from bot.services.lookup import find_unit
 from bot.services.plan_load import load_plan_into
+from handlers.throttle import THROTTLE_KEY, Throttle
 from sandbox.botapi.htmlcheck import HTMLParseError, parse_html, utf16_len
 from tests.conftest import EXAMPLE
 
@@ -210,6 +211,8 @@ class Harness:
         )
         harness = cls(db, app, request, now, config)
         app.bot_data["runtime"] = Runtime(config=config, db=db, clock=lambda: harness.now)
+        # Handler tests send as fast as a test can; tests/test_crowds.py tries the budgets.
+        app.bot_data[THROTTLE_KEY] = Throttle.unlimited()
         handlers.register(app)
         await app.initialize()
         return harness

@@ -102,13 +102,24 @@ def test_limits_per_chat_per_group_and_overall() -> None:
     assert limits.chat_ready(-5, True, clock.now)
 
 
-def test_a_429_pauses_everything_but_a_long_one_on_a_group_only_that_group() -> None:
+def test_a_429_pauses_the_scope_it_was_for() -> None:
     clock = Ticking()
     limits = RateLimits(30, clock=clock)
+    # Issue 14 case 2: a 429 into one private chat, the overall window quiet: only that chat.
     limits.pause(7, False, 2.0)
-    assert not limits.global_ready(clock.now) and not limits.chat_ready(8, False, clock.now)
+    assert limits.global_ready(clock.now) and limits.chat_ready(8, False, clock.now)
+    assert not limits.chat_ready(7, False, clock.now) and 7 in limits.busy_chats(clock.now)
+    # A second chat answered 429 within the overall window: the overall limit, everything.
+    limits.pause(8, False, 1.0)
+    assert not limits.global_ready(clock.now) and not limits.chat_ready(9, False, clock.now)
     clock.now += 2.0
-    assert limits.global_ready(clock.now)
+    assert limits.global_ready(clock.now) and limits.chat_ready(7, False, clock.now)
+    # The overall window nearly full: the overall limit, everything.
+    for chat in range(100, 125):
+        limits.finish(limits.begin(chat, group=False))
+    limits.pause(200, False, 1.0)
+    assert not limits.global_ready(clock.now) and not limits.chat_ready(9, False, clock.now)
+    clock.now += 5.0
     limits.pause(-9, True, 40.0)  # the group's per-minute limit
     assert limits.global_ready(clock.now) and limits.chat_ready(8, False, clock.now)
     assert not limits.chat_ready(-9, True, clock.now)
