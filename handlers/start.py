@@ -7,7 +7,7 @@ from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
-from bot.services.invites import redeem
+from bot.services.invites import redeem, too_many_failures
 from bot.services.people import active_roles, touch_person
 from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
 from handlers.throttle import throttle_of
@@ -28,6 +28,16 @@ async def start(update: Update, context: Context) -> None:
     text: str
     registered = False  # whether the person (or group) holds a role afterwards
     welcome = False  # a code just redeemed: always answered
+    throttle = throttle_of(context.application.bot_data)
+    if code:
+        # An account that used up its wrong codes is refused before the write lock is taken
+        # (one row read by key: issue 14 case 5).
+        async with rt.db.read() as session:
+            refused = await too_many_failures(session, user.id, now=now)
+        if refused:
+            if throttle.answer_stranger(user.id, chat.id, group=group):
+                await reply(update, t("invite.too_many", rt.default_language))
+            return
     async with rt.db.write() as session:
         person = await touch_person(
             session,
@@ -40,7 +50,14 @@ async def start(update: Update, context: Context) -> None:
         lang = language(rt, person)
         if code:
             try:
-                result = await redeem(session, person, code, now=now)
+                result = await redeem(
+                    session,
+                    person,
+                    code,
+                    now=now,
+                    account=user.id,
+                    default_language=rt.default_language,
+                )
             except BadRole:
                 text = t("invite.group_role", lang)
                 registered = bool(await active_roles(session, person))
@@ -85,7 +102,6 @@ async def start(update: Update, context: Context) -> None:
                     campaign=roles[-1][1].title,
                     roles=described,
                 )
-    throttle = throttle_of(context.application.bot_data)
     if not group:
         throttle.learn(user.id, registered=registered)
     if not (registered or welcome) and not throttle.answer_stranger(user.id, chat.id, group=group):

@@ -362,6 +362,20 @@ class Setting(Base):
     updated_at: Mapped[datetime]
 
 
+class AttemptCounter(Base):
+    """Failed attempts of one kind by one account in the current hour: one row, read by key.
+
+    Keys: `invite.failed:tg:<Telegram user id>` and `invite.failed:all` (issue 14 case 5: the
+    count costs O(1), instead of a scan of the audit log under the write lock).
+    """
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class CalendarFeed(Base):
     """A person's subscription link to one unit's deadlines (`/calendar/<token>.ics`).
 

@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
@@ -19,16 +20,21 @@ from bot.errors import (
     InviteUsedUp,
     TooManyAttempts,
 )
+from bot.i18n import format_moment, t
+from bot.services import attempts
 from bot.services.audit import record
+from bot.services.notify import push
+from bot.services.outbox import message
 
 ROLES = ("contact", "head", "office", "leader", "admin")
 UNIT_ROLES = ("contact", "head")
 GROUP_ROLES = ("office", "leader")
 DEFAULT_EXPIRY = timedelta(days=7)
-# Wrong codes one account may try per hour before it is slowed down.
+# Wrong codes one Telegram account may try per hour before it is stopped.
 FAILED_PER_HOUR = 5
-# ...and all accounts together.
+# All accounts together: this many within the hour alerts the admins (refuses nobody).
 FAILED_PER_HOUR_OVERALL = 50
+FAILED_KIND = "invite.failed"
 
 
 def hash_code(code: str) -> str:
@@ -162,30 +168,34 @@ class Redemption:
     already: bool
 
 
+async def too_many_failures(session: AsyncSession, account: int, *, now: datetime) -> bool:
+    """Return True if this Telegram account used up its wrong codes for the hour (O(1))."""
+    key = attempts.account_key(FAILED_KIND, account)
+    return await attempts.count(session, key, now=now) >= FAILED_PER_HOUR
+
+
 async def redeem(
-    session: AsyncSession, person: m.Person, code: str, *, now: datetime
+    session: AsyncSession,
+    person: m.Person,
+    code: str,
+    *,
+    now: datetime,
+    account: int | None = None,
+    default_language: str = "zh",
+    timezone: str = "Asia/Shanghai",
 ) -> Redemption:
-    """Bind a person (or group) to the invite's role; refuse bad codes distinctly."""
+    """Bind a person (or group) to the invite's role; refuse bad codes distinctly.
+
+    `account` is the Telegram user who sent the code (in a group, the member; by default the
+    person). Wrong codes are limited per account (FAILED_PER_HOUR, wherever they are sent:
+    a group is not another account); the count of all accounts together raises one alert
+    to the admins per hour (FAILED_PER_HOUR_OVERALL) but refuses nobody: a valid code always
+    works for an account that has not used up its own tries (issue 14 case 4). Raises the
+    InviteUnknown/InviteUsedUp/InviteExpired/InviteRevoked/TooManyAttempts/BadRole errors.
+    """
+    account = person.telegram_id if account is None else account
     actor = f"person:{person.id}"
-    failures = await session.scalar(
-        select(func.count())
-        .select_from(m.AuditLog)
-        .where(
-            m.AuditLog.actor == actor,
-            m.AuditLog.action == "invite.failed",
-            m.AuditLog.at > now - timedelta(hours=1),
-        )
-    )
-    if (failures or 0) >= FAILED_PER_HOUR:
-        raise TooManyAttempts()
-    # Guessing from many accounts at once is slowed down too (codes have 128 bits, but a
-    # flood of attempts is itself worth stopping and seeing in the audit log).
-    everyone = await session.scalar(
-        select(func.count())
-        .select_from(m.AuditLog)
-        .where(m.AuditLog.action == "invite.failed", m.AuditLog.at > now - timedelta(hours=1))
-    )
-    if (everyone or 0) >= FAILED_PER_HOUR_OVERALL:
+    if await too_many_failures(session, account, now=now):
         raise TooManyAttempts()
     invite = await session.scalar(select(m.Invite).where(m.Invite.code_hash == hash_code(code)))
     state = "unknown" if invite is None else invite_state(invite, now)
@@ -197,8 +207,12 @@ async def redeem(
             action="invite.failed",
             object_type="invite",
             object_id=invite.id if invite else None,
-            details={"reason": state},
+            details={"reason": state, "account": account},
         )
+        await attempts.bump(session, attempts.account_key(FAILED_KIND, account), now=now)
+        overall, since = await attempts.bump(session, attempts.overall_key(FAILED_KIND), now=now)
+        if overall == FAILED_PER_HOUR_OVERALL:
+            await _alert_admins(session, overall, since, now, default_language, timezone)
         error = {
             "unknown": InviteUnknown,
             "used": InviteUsedUp,
@@ -249,6 +263,45 @@ async def redeem(
         details={"role": invite.role, "unit_id": invite.unit_id, "invite_id": invite.id},
     )
     return Redemption(campaign, role, unit_name, already=False)
+
+
+async def _alert_admins(
+    session: AsyncSession,
+    count: int,
+    since: datetime,
+    now: datetime,
+    default_language: str,
+    timezone: str,
+) -> None:
+    """Tell every admin, once per window, that many wrong codes are being tried."""
+    admins = list(
+        await session.scalars(
+            select(m.Person)
+            .join(m.Role, m.Role.person_id == m.Person.id)
+            .where(m.Role.role == "admin", m.Role.revoked_at.is_(None), m.Person.reachable)
+            .distinct()
+        )
+    )
+
+    def build(lang: str) -> dict[str, Any]:
+        text = t(
+            "invite_flood.alert",
+            lang,
+            count=count,
+            since=format_moment(since, timezone, lang),
+            per_account=FAILED_PER_HOUR,
+        )
+        return message(text)
+
+    await push(
+        session,
+        admins,
+        key=f"invite-flood:{since.isoformat()}",
+        kind="notice",
+        build=build,
+        now=now,
+        default_language=default_language,
+    )
 
 
 async def has_admin(session: AsyncSession) -> bool:
