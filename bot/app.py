@@ -13,7 +13,6 @@ from telegram.ext import Application, ApplicationBuilder
 
 import handlers
 from bot.config import Config
-from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.http import start_http, stop_http
@@ -23,6 +22,7 @@ from bot.plan import load_plan
 from bot.runtime import Clock, Runtime, system_clock
 from bot.services.invites import has_admin
 from bot.services.plan_load import load_plan_into
+from bot.services.settings import put_setting
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
@@ -55,14 +55,12 @@ def build_application(
 
 
 async def remember_username(db: Database, username: str, clock: Clock) -> None:
-    """Cache the bot's username so that `duban invite` can print deep links."""
+    """Cache the bot's username so that `duban invite` can print deep links.
+
+    An upsert: every process starting at the same moment writes it (issue 14 case 7).
+    """
     async with db.write() as session:
-        setting = await session.get(m.Setting, BOT_USERNAME_SETTING)
-        if setting is None:
-            session.add(m.Setting(key=BOT_USERNAME_SETTING, value=username, updated_at=clock()))
-        elif setting.value != username:
-            setting.value = username
-            setting.updated_at = clock()
+        await put_setting(session, BOT_USERNAME_SETTING, username, now=clock())
 
 
 async def run_bot(config: Config, plan_path: str | None = None) -> int:

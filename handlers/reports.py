@@ -19,6 +19,7 @@ from bot.services.feeds import feed_token, feed_url, renew_feed
 from bot.services.lookup import resolve_unit
 from bot.services.progress import campaign_progress
 from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
+from handlers.heavy import heavy_command
 from handlers.queries import overdue
 from handlers.views import campaign_detail_view
 
@@ -148,8 +149,9 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the report handlers."""
     return [
         # Read-only: drawing or writing a file must not hold SQLite's write lock.
-        command("chart", chart, write=False),
-        command("export", export, write=False),
+        # Heavy: one per person at a time, a few overall (issue 14 case 6).
+        heavy_command("chart", chart),
+        heavy_command("export", export),
         # A subscription link is made (written) on first use.
         command("calendar", calendar),
         button(r"^cal:u:", calendar_pick),

@@ -16,11 +16,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import RetryAfter
 
+import handlers.reports as export_module
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.errors import DubanError
+from bot.i18n import t
 from bot.services import attempts
 from bot.services.audit import record as audit
+from bot.services.export import Export, write_csv
 from bot.services.invites import (
     FAILED_KIND,
     FAILED_PER_HOUR,
@@ -29,11 +32,14 @@ from bot.services.invites import (
     redeem,
     too_many_failures,
 )
+from handlers.heavy import HEAVY_AT_ONCE, heavy_of
 from handlers.throttle import Budget, Throttle, Verdict
 from sandbox.botapi import FakeUser, LocalBotAPI
 from scheduler.limits import RateLimits, TelegramLimiter
 from tests.crowd_world import TASK, World, crowd
 from tests.delivery_world import T0, load_campaign
+from tests.harness import T0 as HARNESS_T0
+from tests.harness import Harness
 from tests.reliability import record
 
 
@@ -490,3 +496,63 @@ async def test_the_attempt_count_does_not_read_the_audit_log(db: Database) -> No
     async with db.read() as session:
         assert await too_many_failures(session, 42, now=T0 + timedelta(minutes=59))
         assert not await too_many_failures(session, 42, now=T0 + timedelta(minutes=61))
+
+
+# ---------------------------------------------------------------------- heavy answers
+
+
+async def test_a_second_heavy_request_is_told_to_wait_and_few_run_at_once(
+    sqlite_db: Database,
+) -> None:
+    # Case 6: six exports at once made another person wait seconds.
+    h = await Harness.create(sqlite_db, HARNESS_T0)
+    try:
+        gate = heavy_of(h.app.bot_data)
+        leaders = [await h.register("leader", name=f"领导{i}") for i in range(4)]
+        most = 0
+        original = export_module.xlsx_bytes
+
+        def counting(book: Any) -> bytes:
+            nonlocal most
+            most = max(most, HEAVY_AT_ONCE - gate.slots._value)
+            return original(book)
+
+        export_module.xlsx_bytes = counting  # type: ignore[assignment]
+        try:
+            # The first leader asks twice at once; three others ask at the same time.
+            asked = [h.send_calls(leaders[0], "/export"), h.send_calls(leaders[0], "/export")]
+            asked += [h.send_calls(leader, "/export") for leader in leaders[1:]]
+            await asyncio.gather(*asked)
+        finally:
+            export_module.xlsx_bytes = original  # type: ignore[assignment]
+        calls = h.request.calls
+        documents = [
+            sum(1 for c in calls if c.method == "sendDocument" and c.params["chat_id"] == u.id)
+            for u in leaders
+        ]
+        busy = [c for c in calls if c.method == "sendMessage" and "仍在生成中" in c.params["text"]]
+        assert documents == [1, 1, 1, 1]
+        assert [c.params["chat_id"] for c in busy] == [leaders[0].id]
+        assert busy[0].params["text"] == t("heavy.busy", "zh")
+        assert 1 <= most <= HEAVY_AT_ONCE
+        assert gate.running == set()
+    finally:
+        await h.close()
+    record(
+        "abuse",
+        "heavy answers: one person asks /export twice at once, 3 others at the same time "
+        "(issue 14 case 6)",
+        5,
+        f"4 files, 1 'please wait'; at most {most} built at once (bound {HEAVY_AT_ONCE})",
+    )
+
+
+# ---------------------------------------------------------------------- also found, smaller
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_never_start_a_formula(tmp_path: Path, start: str) -> None:
+    path = tmp_path / "x.csv"
+    write_csv(Export(["a"], [[f"{start}cmd|' /C calc'!A0"]]), path)
+    cell = path.read_text(encoding="utf-8-sig").splitlines()[1]
+    assert cell.lstrip('"').startswith("'"), repr(cell)

@@ -7,6 +7,7 @@ every submission version with its reviews. Dates are in the campaign's time zone
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import unicodedata
@@ -108,9 +109,14 @@ async def build_export(
     return _rows(views, now, ZoneInfo(campaign.timezone), lang)
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"): the four
+# signs, and a leading tab or carriage return that spreadsheets skip before one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe_text(value: Value) -> Value:
     """Keep a spreadsheet from running plan or user text as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
     return value
 
@@ -330,14 +336,17 @@ async def build_workbook(
     progress = await campaign_progress(session, campaign, now)
     views = await assignment_views(session, campaign, now)
     units = await _units(session, campaign)
-    export = _rows(views, now, ZoneInfo(campaign.timezone), lang)
-    flat = Sheet(plain("reports.xlsx.all_assignments", lang), export.header, _flat(export, views))
-    sheets = [
-        _summary(progress, views, lang),
-        *_phase_sheets(progress, views, units, lang),
-        flat,
-        await _submissions(session, campaign, lang),
-    ]
+    submissions = await _submissions(session, campaign, lang)
+    zone = ZoneInfo(campaign.timezone)
+
+    def assemble() -> list[Sheet]:
+        export = _rows(views, now, zone, lang)
+        rows = _flat(export, views)
+        flat = Sheet(plain("reports.xlsx.all_assignments", lang), export.header, rows)
+        return [_summary(progress, views, lang), *_phase_sheets(progress, views, units, lang), flat]
+
+    # Tens of thousands of rows take a second to lay out: off the event loop (issue 14 case 6).
+    sheets = [*await asyncio.to_thread(assemble), submissions]
     return Workbook(campaign.title, sheets, len(views))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
@@ -20,19 +22,28 @@ async def touch_person(
     is_group: bool = False,
 ) -> m.Person:
     """Return the person for a Telegram id, creating it; a person who writes is reachable."""
-    person = await session.scalar(select(m.Person).where(m.Person.telegram_id == telegram_id))
+    found = select(m.Person).where(m.Person.telegram_id == telegram_id)
+    person = await session.scalar(found)
     if person is None:
-        person = m.Person(
-            telegram_id=telegram_id,
-            is_group=is_group,
-            name=name,
-            username=username,
-            reachable=True,
-            created_at=now,
+        # Insert-or-nothing: another process may create the same person at this moment
+        # (webhook processes behind a load balancer; issue 14 case 7's kind).
+        bind = session.get_bind()
+        insert: Any = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(m.Person)
+            .values(
+                telegram_id=telegram_id,
+                is_group=is_group,
+                name=name,
+                username=username,
+                reachable=True,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[m.Person.telegram_id])
         )
-        session.add(person)
-        await session.flush()
-        return person
+        created = await session.scalar(found)
+        assert created is not None
+        return created
     if name and person.name != name:
         person.name = name
     if username != person.username:
