@@ -9,10 +9,13 @@ bot/app.py starts it beside the bot::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy import text
 
 from bot.config import Config
@@ -71,7 +74,7 @@ def make_app(
     routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     """Build the web application; `routes` adds more (the webhook endpoint, say)."""
-    app = web.Application()
+    app = web.Application(middlewares=[_mark_done])
     app[DB_KEY] = db
     app[CLOCK_KEY] = clock
     app[LANGUAGE_KEY] = default_language
@@ -83,6 +86,112 @@ def make_app(
         ]
     )
     return app
+
+
+# A request's headers must be complete this long after its first byte (seconds); the whole
+# request, body and answer included, this long. A connection idle between requests is
+# closed after IDLE_TIMEOUT. Half-sent requests otherwise held a connection for an hour
+# (aiohttp's keep-alive default; issue 14).
+HEADERS_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+IDLE_TIMEOUT = 15.0
+_HEADER_END = b"\r\n\r\n"
+
+
+class _Deadline(asyncio.Protocol):
+    """aiohttp's protocol for one connection, closed when a request is too slow to arrive."""
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._head = b""  # the last bytes of headers not complete yet
+        self._started = 0.0  # when the current request's first byte arrived
+        self._in_request = False
+        self._in_head = False
+        self._in_head = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        _GUARDS[transport] = self
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._in_request:
+            self._in_request = self._in_head = True
+            self._started = loop.time()
+            self._head = b""
+            self._arm(HEADERS_TIMEOUT)
+        if self._in_head:
+            # Only the last few bytes matter for finding the end of the headers.
+            self._head = (self._head + data)[-(len(data) + 3) :]
+            if _HEADER_END in self._head:
+                self._in_head = False
+                self._arm(REQUEST_TIMEOUT)
+        self.inner.data_received(data)
+
+    def request_done(self) -> None:
+        """The answer was written: the next bytes start a new request."""
+        self._in_request = self._in_head = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self._started + seconds, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("closing a connection whose request did not arrive in time")
+            self.transport.abort()
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            _GUARDS.pop(self.transport, None)
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+_GUARDS: dict[asyncio.BaseTransport, _Deadline] = {}
+
+
+class _GuardedRunner(web.AppRunner):
+    """An AppRunner whose connections are closed when a request is too slow to arrive."""
+
+    @property
+    def server(self) -> Any:
+        """Return the protocol factory the sites serve with."""
+        inner = super().server
+        if inner is None:
+            return None
+        return lambda: _Deadline(inner())
+
+
+@web.middleware
+async def _mark_done(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    finally:
+        guard = _GUARDS.get(request.transport) if request.transport is not None else None
+        if guard is not None:
+            guard.request_done()
 
 
 class HttpServer:
@@ -115,7 +224,7 @@ async def start_http(
         return None
     app = make_app(db, clock=clock, default_language=config.ui.default_language, routes=routes)
     # No access log: a feed's URL is its secret, and access logs would keep every one.
-    runner = web.AppRunner(app, access_log=None)
+    runner = _GuardedRunner(app, access_log=None, keepalive_timeout=IDLE_TIMEOUT)
     await runner.setup()
     site = web.TCPSite(runner, config.http.listen, config.http.port)
     await site.start()

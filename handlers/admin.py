@@ -9,7 +9,7 @@ from bot.i18n import format_moment, t
 from bot.services.access import NotAllowed, campaigns_of
 from bot.services.admin import find_roles, list_holders, may_grant, revoke_role
 from bot.services.invites import ROLES, UNIT_ROLES, create_invite
-from handlers.common import Context, Ctx, Reply, button, button_id, command
+from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
 from handlers.queries import _named_unit
 
 
@@ -17,6 +17,10 @@ async def invite(ctx: Ctx) -> None:
     """Make an invite: /invite ROLE [UNIT] (office: contact and head; admin: any role)."""
     caller = ctx.need_caller()
     caller.require_office()
+    if is_group(ctx.update):
+        # A live code posted in a group can be redeemed by any member (issue 14).
+        ctx.say(t("invite_private.only", ctx.lang))
+        return
     args = ctx.context.args or []
     if not args or args[0] not in ROLES:
         ctx.say(t("admin.invite_usage", ctx.lang))

@@ -12,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import RetryAfter
+from telegram.ext import ApplicationBuilder
 
 import handlers.reports as export_module
+from bot import http as http_module
+from bot.config import load_config
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.errors import DubanError
+from bot.http import start_http, stop_http
 from bot.i18n import t
 from bot.services import attempts
 from bot.services.audit import record as audit
@@ -32,14 +38,15 @@ from bot.services.invites import (
     redeem,
     too_many_failures,
 )
+from bot.webhook import SECRET_HEADER, webhook_route
 from handlers.heavy import HEAVY_AT_ONCE, heavy_of
 from handlers.throttle import Budget, Throttle, Verdict
 from sandbox.botapi import FakeUser, LocalBotAPI
 from scheduler.limits import RateLimits, TelegramLimiter
 from tests.crowd_world import TASK, World, crowd
 from tests.delivery_world import T0, load_campaign
+from tests.harness import BOT_USERNAME, Harness
 from tests.harness import T0 as HARNESS_T0
-from tests.harness import Harness
 from tests.reliability import record
 
 
@@ -556,3 +563,107 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, start: str) -> None:
     write_csv(Export(["a"], [[f"{start}cmd|' /C calc'!A0"]]), path)
     cell = path.read_text(encoding="utf-8-sig").splitlines()[1]
     assert cell.lstrip('"').startswith("'"), repr(cell)
+
+
+async def test_invite_codes_are_never_posted_in_a_group(sqlite_db: Database) -> None:
+    h = await Harness.create(sqlite_db, HARNESS_T0)
+    try:
+        group = {"id": -1001414, "type": "supergroup", "title": "办公室工作群"}
+        office = await h.register("office")
+        code = await h.invite("office")
+        await h.send(office, f"/start@{BOT_USERNAME} {code}", chat=group)
+        count = select(func.count()).select_from(m.Invite)
+        async with sqlite_db.read() as session:
+            before = await session.scalar(count)
+        [answer] = await h.send(office, "/invite contact 甲县", chat=group)
+        assert answer == t("invite_private.only", "zh")
+        async with sqlite_db.read() as session:
+            assert await session.scalar(count) == before  # no code was made in the group
+        [private] = await h.send(office, "/invite contact 甲县")
+        assert "邀请码已生成" in private
+    finally:
+        await h.close()
+
+
+@pytest.mark.parametrize(
+    "body", ["[]", '"x"', "1", "null", "{}", '{"update_id": "1"}', "[" * 100_000, "{bad"]
+)
+async def test_webhook_bodies_that_are_not_updates_answer_400(
+    body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = ApplicationBuilder().token("1:SECRET").updater(None).build()
+    server = web.Application()
+    server.add_routes([webhook_route(app, "/hook", "s3cret")])
+    async with TestClient(TestServer(server)) as client:
+        answer = await client.post("/hook", data=body.encode(), headers={SECRET_HEADER: "s3cret"})
+        assert answer.status == 400
+        assert "Traceback" not in await answer.text()
+        good = await client.post(
+            "/hook", json={"update_id": 7, "message": None}, headers={SECRET_HEADER: "s3cret"}
+        )
+        assert good.status == 200
+    assert app.update_queue.qsize() == 1
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def _closed_after(reader: asyncio.StreamReader, limit: float) -> float:
+    """Return how long the server took to close the connection (fails after `limit`)."""
+    started = time.monotonic()
+    async with asyncio.timeout(limit):
+        while await reader.read(1024):
+            pass
+    return time.monotonic() - started
+
+
+async def test_half_sent_requests_are_closed_in_time(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "HEADERS_TIMEOUT", 0.5)
+    monkeypatch.setattr(http_module, "REQUEST_TIMEOUT", 1.0)
+    config = load_config(env={"DUBAN_HTTP_LISTEN": "127.0.0.1", "DUBAN_HTTP_PORT": "0"})
+    bot_app = ApplicationBuilder().token("1:SECRET").updater(None).build()
+    hook = webhook_route(bot_app, "/hook", "s3cret")
+    server = await start_http(config, sqlite_db, routes=[hook])
+    assert server is not None
+    try:
+        port = server.port
+        # Headers that never end.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        await writer.drain()
+        headers_closed = await _closed_after(reader, 10)
+        writer.close()
+        # A body that never ends.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /hook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: s3cret\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        await writer.drain()
+        body_closed = await _closed_after(reader, 10)
+        writer.close()
+        # Whole requests, two on one connection, are answered.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            status = await reader.readline()
+            assert status.startswith(b"HTTP/1.1 200"), status
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            await asyncio.sleep(0.7)  # longer than the headers' time-out: idle is fine
+        writer.close()
+    finally:
+        await stop_http(server)
+    assert headers_closed < 5 and body_closed < 5
+    record(
+        "abuse",
+        "half-sent HTTP requests: headers or body that never end (issue 14)",
+        2,
+        f"closed after the headers' and the request's time-outs "
+        f"({http_module.HEADERS_TIMEOUT:.0f}/{http_module.REQUEST_TIMEOUT:.0f} s here; "
+        "10/30 s in production), where they were kept an hour",
+    )

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,23 +68,21 @@ async def test_every_refused_attempt_is_audited(h: Harness) -> None:
     )
 
 
-async def test_guessing_from_many_accounts_is_slowed(h: Harness) -> None:
+async def test_guessing_from_many_accounts_alerts_and_refuses_nobody(h: Harness) -> None:
+    # Issue 14 case 4: the all-accounts count used to refuse the next person's valid code.
     assert len(new_code()) >= 22  # 128 random bits, URL-safe
     for i in range(FAILED_PER_HOUR_OVERALL):
         [answer] = await h.send(h.user(f"猜{i}"), f"/start guess{i}")
         assert "无效" in answer
     real = await h.invite("contact", "甲县")
-    [refused] = await h.send(h.user("后来者"), f"/start {real}")
-    assert "过多" in refused
-    assert await count(h, m.Role) == 0
-    h.now += timedelta(hours=1, minutes=1)
-    [ok] = await h.send(h.user("一小时后"), f"/start {real}")
+    [ok] = await h.send(h.user("后来者"), f"/start {real}")
     assert "登记成功" in ok
+    assert await count(h, m.Role) >= 1
     record(
         "abuse",
         "invite-code guessing from many accounts",
-        FAILED_PER_HOUR_OVERALL + 2,
-        "refused after 50 wrong codes an hour; a real code works again an hour later",
+        FAILED_PER_HOUR_OVERALL + 1,
+        "50 wrong codes an hour alert the admins; the next person's real code works",
     )
 
 
