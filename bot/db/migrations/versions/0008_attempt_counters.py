@@ -1,7 +1,7 @@
 """attempt counters (O(1) failed-invite counts per Telegram account)
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0009
 Create Date: 2026-11-29 16:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
