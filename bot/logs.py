@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import logging
+import re
 
 _SECRETS: list[str] = []
 
+# Secrets that are not registered but recognised by their shape: invite codes after /start,
+# in a deep link or shown in <code>, and calendar feed tokens in their links. `--debug` logs
+# every update and request (issue 14: it logged full codes and links).
+_SHAPES = (
+    (re.compile(r"(/start(?:@\w+)?\s+)[\w-]{4,}"), r"\1[code]"),
+    (re.compile(r"([?&]start=)[\w-]{4,}"), r"\1[code]"),
+    (re.compile(r"(<code>)[\w-]{16,}(</code>)"), r"\1[code]\2"),
+    (re.compile(r"(/calendar/)[\w-]{8,}(\.ics)"), r"\1[token]\2"),
+)
+
 
 def redact(text: str) -> str:
-    """Replace every registered secret in a text."""
+    """Replace every registered secret, invite code and feed token in a text."""
     for secret in _SECRETS:
         text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
     return text
 
 
 class _RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            message = record.getMessage()
-            cleaned = redact(message)
-            if cleaned != message:
-                record.msg, record.args = cleaned, None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        # Codes and feed links are redacted even before a token is registered.
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            if redact(formatted) != formatted:
+                record.exc_text = redact(formatted)
                 record.exc_info = None
         return True
 

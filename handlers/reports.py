@@ -65,7 +65,9 @@ async def send_calendar(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
     public_url = _public_url(ctx)
     # A link in a group would be everyone's: there, only the file.
     if public_url and not is_group(ctx.update):
-        token = await feed_token(ctx.session, caller, unit, ctx.now)
+        token = await feed_token(
+            ctx.session, caller, unit, ctx.now, secret=ctx.rt.config.require_token()
+        )
         _say_link(ctx, unit, feed_url(public_url, token))
 
 
@@ -122,7 +124,9 @@ async def calendar_renew(ctx: Ctx) -> None:
     public_url = _public_url(ctx)
     if public_url is None or is_group(ctx.update):
         raise StaleButton()
-    token = await renew_feed(ctx.session, caller, unit, ctx.now)
+    token = await renew_feed(
+        ctx.session, caller, unit, ctx.now, secret=ctx.rt.config.require_token()
+    )
     _say_link(ctx, unit, feed_url(public_url, token), edit=True)
     ctx.replies[-1].toast = str(t("reports.calendar.renewed", ctx.lang))
 

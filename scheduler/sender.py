@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InputFile
 from telegram.error import (
@@ -66,6 +66,9 @@ TIMEOUTS: dict[str, float] = {
 POLL_SECONDS = 1.0
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=10)
+# Outbox kinds a person is waiting for (the office's notice of a new submission, a decision
+# on an extension): claimed and sent before the rows of a burst (issue 14 case 8).
+URGENT_KINDS = frozenset({"review", "review_result", "extension", "extension_result", "notice"})
 # Statuses of an assignment that still wants nudges.
 OPEN_ASSIGNMENT = ("pending", "returned")
 
@@ -229,14 +232,17 @@ async def claim(
         .over(partition_by=m.Outbox.chat_id, order_by=(m.Outbox.not_before, m.Outbox.id))
         .label("rank")
     )
-    ranked_query = select(m.Outbox.id, m.Outbox.not_before, rank).where(*_claimable(now))
+    ranked_query = select(m.Outbox.id, m.Outbox.not_before, m.Outbox.kind, rank).where(
+        *_claimable(now)
+    )
     if exclude:
         ranked_query = ranked_query.where(m.Outbox.chat_id.not_in(list(exclude)))
     ranked = ranked_query.subquery()
+    urgent = case((ranked.c.kind.in_(sorted(URGENT_KINDS)), 0), else_=1)
     first = (
         select(ranked.c.id)
         .where(ranked.c.rank == 1)
-        .order_by(ranked.c.not_before, ranked.c.id)
+        .order_by(urgent, ranked.c.not_before, ranked.c.id)
         .limit(limit)
     )
     # The claimable conditions are repeated outside so that PostgreSQL re-checks them on the
@@ -736,7 +742,9 @@ class Sender:
     async def _refill(self) -> None:
         now = self.limits.now()
         want = self._capacity - len(self._queue)
-        if want < self._capacity // 2:
+        # A poke (a handler wrote a notice) claims at once, whatever the queue holds: what a
+        # person is waiting for does not queue behind two seconds of a burst (issue 14).
+        if want <= 0 or (want < self._capacity // 2 and not self._poked):
             return
         if not (self._poked or self._more or now >= self._next_poll):
             return
@@ -749,6 +757,8 @@ class Sender:
         rows = await claim(self.db, owner=self.owner, now=self.clock(), limit=want, exclude=exclude)
         self.stats.claims += 1
         self._queue.extend(rows)
+        # Interactive first: office notices go before nudges and other pushes already queued.
+        self._queue.sort(key=lambda row: row.kind not in URGENT_KINDS)
         self._more = len(rows) == want
         if not self._more:
             self._next_poll = now + self.poll_seconds

@@ -28,6 +28,7 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.plan import parse_plan
 from bot.services.invites import create_invite
+from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.plan_load import load_plan_into
 from sandbox.botapi import FakeChat, FakeUser, LocalBotAPI
 from scheduler.leader import SoleLeader
@@ -181,3 +182,101 @@ async def crowd(tmp_path: Path, units: int) -> AsyncIterator[World]:
                     await app.stop()
         finally:
             await db.dispose()
+
+
+@dataclass
+class Burst:
+    """What an interactive-first run measured (seconds; counts)."""
+
+    nudges: int
+    delivered: int
+    drain_seconds: float
+    reply: list[float]
+    notice: list[float]
+    count_429: int
+    violations: int
+
+    @property
+    def lost(self) -> int:
+        """Return how many nudges of the burst never arrived."""
+        return self.nudges - self.delivered
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Return the `share` percentile (0..1) of `values` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+async def interactive_burst(world: World, nudges: int, *, every: float = 0.5) -> Burst:
+    """Queue `nudges` nudges to as many contacts, and while they drain keep asking.
+
+    Every `every` seconds one of 20 registered people sends /help (the reply's latency is
+    measured) and, alternately, an office notice (kind "review", what a new submission
+    writes) is queued for one of 5 office people and the sender poked (its latency from the
+    commit to its arrival is measured). Returns when every nudge has arrived.
+    """
+    srv = world.srv
+    people = [srv.add_user(first_name=f"询问者{i}", started=True) for i in range(20)]
+    for person in people:
+        await world.register(person, "leader")
+    offices = [srv.add_user(first_name=f"办公室{i}", started=True) for i in range(5)]
+    for office in offices:
+        await world.register(office, "office")
+    contacts = [srv.add_user(first_name=f"联络员{i}", started=True) for i in range(nudges)]
+    now = datetime.now(UTC)
+    async with world.db.write() as session:
+        await enqueue_many(
+            session,
+            [
+                Outgoing(f"burst:{i}", c.id, "nudge", message(f"<b>催报</b> 第{i}条"))
+                for i, c in enumerate(contacts)
+            ],
+            now=now,
+        )
+    runtime = world.app.bot_data["runtime"]
+    runtime.poke_sender()
+    started = time.monotonic()
+    ids = {c.id for c in contacts}
+    reply: list[float] = []
+    notice: list[float] = []
+    waiting: list[asyncio.Task[None]] = []
+
+    async def ask(person: FakeUser) -> None:
+        before = len(srv.texts_to(person))
+        asked = time.monotonic()
+        srv.send_text(person, "/help")
+        done = await world.until(lambda: len(srv.texts_to(person)) > before, 60, "a reply")
+        reply.append(done - asked)
+
+    async def tell(office: FakeUser, n: int) -> None:
+        before = len(srv.texts_to(office))
+        async with world.db.write() as session:
+            await enqueue_many(
+                session,
+                [Outgoing(f"notice:{n}", office.id, "review", message(f"新报送 {n}"))],
+                now=datetime.now(UTC),
+            )
+        queued = time.monotonic()
+        runtime.poke_sender()
+        done = await world.until(lambda: len(srv.texts_to(office)) > before, 60, "a notice")
+        notice.append(done - queued)
+
+    def delivered() -> int:
+        return len({sent["chat"]["id"] for sent in srv.sent} & ids)
+
+    n = 0
+    while delivered() < nudges:
+        if time.monotonic() - started > 30 + nudges / 10:
+            raise AssertionError(f"the burst did not drain: {delivered()} of {nudges}")
+        if n % 2 == 0:
+            waiting.append(asyncio.create_task(ask(people[(n // 2) % len(people)])))
+        else:
+            waiting.append(asyncio.create_task(tell(offices[(n // 2) % len(offices)], n)))
+        n += 1
+        await asyncio.sleep(every)
+    drain = time.monotonic() - started
+    await asyncio.gather(*waiting)
+    return Burst(
+        nudges, delivered(), drain, reply, notice, srv.count_429, srv.retry_after_violations
+    )

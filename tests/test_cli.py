@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from bot.services.invites import hash_code, hint_of
 from tests.cli import Result, clean_env, run_duban
 from tests.conftest import EXAMPLE, ROOT
 
@@ -104,7 +105,8 @@ def test_load_status_export_invite(work: Path) -> None:
     assert code and len(code.group(1)) >= 22  # 128 random bits
     assert "/start " + code.group(1) in made.out  # no username cached yet: the plain form
     listed = duban(work, "invite", "--list")
-    assert code.group(1)[:6] in listed.out and "甲县总工会" in listed.out
+    assert hint_of(hash_code(code.group(1))) in listed.out and "甲县总工会" in listed.out
+    assert code.group(1)[:6] not in listed.out  # nothing of a code is stored
     revoked = duban(work, "invite", "--revoke", code.group(1))
     assert revoked.code == 0
     assert "revoked" in duban(work, "invite", "--list").out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import RetryAfter
 from telegram.ext import ApplicationBuilder
@@ -24,17 +25,21 @@ from bot import http as http_module
 from bot.config import load_config
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.db.migrate import upgrade
 from bot.errors import DubanError
 from bot.http import start_http, stop_http
 from bot.i18n import t
+from bot.logs import _RedactFilter, protect
 from bot.services import attempts
 from bot.services.audit import record as audit
 from bot.services.export import Export, write_csv
+from bot.services.feeds import hash_token, resolve_feed
 from bot.services.invites import (
     FAILED_KIND,
     FAILED_PER_HOUR,
     FAILED_PER_HOUR_OVERALL,
     create_invite,
+    hash_code,
     redeem,
     too_many_failures,
 )
@@ -43,8 +48,8 @@ from handlers.heavy import HEAVY_AT_ONCE, heavy_of
 from handlers.throttle import Budget, Throttle, Verdict
 from sandbox.botapi import FakeUser, LocalBotAPI
 from scheduler.limits import RateLimits, TelegramLimiter
-from tests.crowd_world import TASK, World, crowd
-from tests.delivery_world import T0, load_campaign
+from tests.crowd_world import TASK, World, crowd, interactive_burst, percentile
+from tests.delivery_world import T0, add_person, load_campaign, unit_id
 from tests.harness import BOT_USERNAME, Harness
 from tests.harness import T0 as HARNESS_T0
 from tests.reliability import record
@@ -667,3 +672,79 @@ async def test_half_sent_requests_are_closed_in_time(
         f"({http_module.HEADERS_TIMEOUT:.0f}/{http_module.REQUEST_TIMEOUT:.0f} s here; "
         "10/30 s in production), where they were kept an hour",
     )
+
+
+@pytest.mark.e2e
+async def test_interactive_first_while_a_burst_drains(tmp_path: Path) -> None:
+    # Case 8 (a smaller burst than the benchmark's 10,000: the shape is the same).
+    async with crowd(tmp_path, 3) as world:
+        burst = await interactive_burst(world, 600)
+    reply95 = percentile(burst.reply, 0.95)
+    notice95 = percentile(burst.notice, 0.95)
+    assert burst.lost == 0
+    assert burst.count_429 == 0 and burst.violations == 0
+    assert len(burst.reply) >= 5 and len(burst.notice) >= 5
+    assert reply95 <= 2.0 + SLACK, burst.reply
+    assert notice95 <= 2.0 + SLACK, burst.notice
+    record(
+        "abuse",
+        "interactive first: replies and office notices while 600 nudges drain (issue 14 case 8)",
+        len(burst.reply) + len(burst.notice),
+        f"reply p95 {reply95:.2f} s, notice p95 {notice95:.2f} s; the burst drained in "
+        f"{burst.drain_seconds:.1f} s ({burst.nudges / burst.drain_seconds:.1f}/s), "
+        "0 lost, 0 × 429",
+    )
+
+
+def test_debug_logs_show_no_invite_code_and_no_feed_link(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = "AbCdEfGhIjKlMnOpQrStUv"
+    token = "Zx9_Yw8-Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0"
+    protect("123456:TOKEN-for-this-test")
+    logger = logging.getLogger("telegram.ext.test")
+    with caplog.at_level(logging.DEBUG):
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_RedactFilter())
+        logger.debug('update {"text": "/start %s"}', code)
+        logger.debug("sendMessage https://t.me/duban_bot?start=%s <code>%s</code>", code, code)
+        logger.debug("feed https://duban.example.org/calendar/%s.ics", token)
+        logger.debug("/start@duban_bot %s in a group", code)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert code not in text and token not in text, text
+    assert "[code]" in text and "[token]" in text
+
+
+async def test_migration_keeps_old_feed_links_and_stores_only_hashes(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    token, code = "an-old-plain-feed-token-0123456789", "an-old-invite-code-012345"
+    try:
+        await upgrade(db, "0009")  # before issue 14: plain tokens, hints from the code
+        campaign_id = await load_campaign(db)
+        unit = await unit_id(db, "county-a")
+        person = await add_person(db, 4242, role="contact", campaign_id=campaign_id, unit=unit)
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO calendar_feeds (token, campaign_id, unit_id, person_id, "
+                    "created_at) VALUES (:token, :c, :u, :p, '2017-05-08 00:00:00.000000')"
+                ),
+                {"token": token, "c": campaign_id, "u": unit, "p": person},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO invites (campaign_id, code_hash, hint, role, max_uses, used, "
+                    "created_by, created_at) VALUES (:c, :h, :hint, 'office', 1, 0, 't', "
+                    "'2017-05-08 00:00:00.000000')"
+                ),
+                {"c": campaign_id, "h": hash_code(code), "hint": code[:6]},
+            )
+        await upgrade(db)
+        async with db.read() as session:
+            feeds = list(await session.scalars(select(m.CalendarFeed.token)))
+            hints = list(await session.scalars(select(m.Invite.hint)))
+            assert await resolve_feed(session, token) is not None  # the old link still works
+    finally:
+        await db.dispose()
+    assert feeds == [hash_token(token)]
+    assert hints == [hash_code(code)[:6]]

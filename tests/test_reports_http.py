@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 from icalendar import Calendar
+from sqlalchemy import select
 
 from bot.config import load_config
 from bot.db import models as m
@@ -11,7 +12,7 @@ from bot.db.engine import Database
 from bot.http import start_http, stop_http
 from bot.services.access import load_caller
 from bot.services.campaigns import pick_campaign
-from bot.services.feeds import feed_token, revoke_unit_feeds
+from bot.services.feeds import feed_token, hash_token, revoke_unit_feeds
 from bot.services.lookup import find_unit
 from tests.reports_world import NOW, seed
 
@@ -44,7 +45,11 @@ async def test_health_and_feed_over_tcp(db: Database) -> None:
         await session.flush()
         caller = await load_caller(session, 4242)
         assert caller is not None
-        token = await feed_token(session, caller, unit, NOW)
+        token = await feed_token(session, caller, unit, NOW, secret="1:TEST")
+        # The same link again, though only its hash is stored (issue 14).
+        assert await feed_token(session, caller, unit, NOW, secret="1:TEST") == token
+        stored = list(await session.scalars(select(m.CalendarFeed.token)))
+        assert stored == [hash_token(token)] and token not in str(stored)
     config = load_config(env={"DUBAN_HTTP_LISTEN": "127.0.0.1", "DUBAN_HTTP_PORT": "0"})
     server = await start_http(config, db, clock=lambda: NOW)
     assert server is not None and server.port > 0

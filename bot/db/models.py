@@ -385,14 +385,18 @@ class AttemptCounter(Base):
 class CalendarFeed(Base):
     """A person's subscription link to one unit's deadlines (`/calendar/<token>.ics`).
 
-    The token is kept as it is, not hashed: it only reads deadlines, and the person must be
-    able to see their link again. It works while the person may still see the unit.
+    Only the token's SHA-256 is stored (`token`, looked up by hash). The token itself is an
+    HMAC of `salt` under the bot token, so the bot can show the same link again while the
+    database alone reveals none (issue 14). Links made before that have no salt: asking again
+    makes a new one, and the old keeps working. A link works while the person may still see
+    the unit.
     """
 
     __tablename__ = "calendar_feeds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    salt: Mapped[str | None] = mapped_column(String(32))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,25 +30,46 @@ def feed_url(public_url: str, token: str) -> str:
     return public_url.rstrip("/") + feed_path(token)
 
 
-async def feed_token(session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime) -> str:
-    """Return the caller's live link token for a unit, making one the first time."""
-    token = await session.scalar(
-        select(m.CalendarFeed.token).where(
+def hash_token(token: str) -> str:
+    """Return the stored form of a feed token (SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _token(secret: str, salt: str) -> str:
+    digest = hmac.new(secret.encode(), f"calendar-feed:{salt}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()[:TOKEN_BYTES]).decode().rstrip("=")
+
+
+async def feed_token(
+    session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime, *, secret: str
+) -> str:
+    """Return the caller's live link token for a unit, making one the first time.
+
+    `secret` is the bot token: the link is derived from it and the row's salt, never stored.
+    """
+    salt = await session.scalar(
+        select(m.CalendarFeed.salt)
+        .where(
             m.CalendarFeed.person_id == caller.person.id,
             m.CalendarFeed.unit_id == unit.id,
             m.CalendarFeed.revoked_at.is_(None),
+            m.CalendarFeed.salt.is_not(None),
         )
+        .order_by(m.CalendarFeed.id.desc())
+        .limit(1)
     )
-    if token is not None:
-        return token
-    return _make(session, caller, unit, now)
+    if salt is not None:
+        return _token(secret, salt)
+    return _make(session, caller, unit, now, secret)
 
 
-def _make(session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime) -> str:
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+def _make(session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime, secret: str) -> str:
+    salt = secrets.token_hex(16)
+    token = _token(secret, salt)
     session.add(
         m.CalendarFeed(
-            token=token,
+            token=hash_token(token),
+            salt=salt,
             campaign_id=caller.campaign.id,
             unit_id=unit.id,
             person_id=caller.person.id,
@@ -64,7 +88,9 @@ def _make(session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime) ->
     return token
 
 
-async def renew_feed(session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime) -> str:
+async def renew_feed(
+    session: AsyncSession, caller: Caller, unit: m.Unit, now: datetime, *, secret: str
+) -> str:
     """Revoke the caller's link for a unit and return a new one."""
     await session.execute(
         update(m.CalendarFeed)
@@ -75,7 +101,7 @@ async def renew_feed(session: AsyncSession, caller: Caller, unit: m.Unit, now: d
         )
         .values(revoked_at=now)
     )
-    return _make(session, caller, unit, now)
+    return _make(session, caller, unit, now, secret)
 
 
 async def revoke_unit_feeds(
@@ -118,7 +144,7 @@ async def resolve_feed(session: AsyncSession, token: str) -> Feed | None:
     """
     feed = await session.scalar(
         select(m.CalendarFeed).where(
-            m.CalendarFeed.token == token, m.CalendarFeed.revoked_at.is_(None)
+            m.CalendarFeed.token == hash_token(token), m.CalendarFeed.revoked_at.is_(None)
         )
     )
     if feed is None:

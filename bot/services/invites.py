@@ -42,6 +42,11 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
+def hint_of(code_hash: str) -> str:
+    """Return the short, non-secret name `invite --list` shows: the start of the hash."""
+    return code_hash[:6]
+
+
 def new_code() -> str:
     """Return a random code of 128 bits, safe in a deep link."""
     return secrets.token_urlsafe(16)
@@ -80,7 +85,8 @@ async def create_invite(
     invite = m.Invite(
         campaign_id=campaign.id,
         code_hash=hash_code(code),
-        hint=code[:6],
+        # Not the code's first characters: nothing of a code is stored (issue 14).
+        hint=hint_of(hash_code(code)),
         role=role,
         unit_id=unit.id if unit else None,
         max_uses=uses,
