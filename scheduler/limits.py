@@ -283,8 +283,9 @@ class RateLimits:
         moments.append(self._global.next_free(now) if self._global.full(now) else math.inf)
         if self._next_start > now:
             moments.append(self._next_start)
-        if self._starts:
-            # The outbox's or the replies' share frees when the oldest start leaves the window.
+        self._recent(now)  # forget starts that left the window
+        if self._starts and (self._replies_waiting or self.outbox_waiting):
+            # A share (the outbox's, the replies') frees when the oldest start leaves it.
             moments.append(self._starts[0][0] + self._global.length)
         for windows in (self._chats, self._groups, self._group_replies):
             for window in windows.values():

@@ -89,6 +89,18 @@ def test_the_outbox_keeps_its_share_while_replies_wait() -> None:
     assert limits.sender_may_send(clock.now + 1 / 30)
 
 
+def test_the_next_change_is_never_in_the_past() -> None:
+    # A moment at or before now makes the sender and waiting replies spin.
+    clock = Ticking()
+    limits = RateLimits(30, clock=clock)
+    limits.outbox_waiting = True
+    for chat in range(1, 5):
+        limits.finish(limits.begin(chat, group=False))
+    assert clock.now < limits.next_change(clock.now) <= clock.now + 1.0
+    clock.now += 5.0  # every start has left the window; nothing is busy
+    assert limits.next_change(clock.now) == float("inf")
+
+
 def test_replies_leave_the_outbox_its_share_when_it_has_rows() -> None:
     clock = Ticking()
     limits = RateLimits(30, clock=clock)
@@ -669,7 +681,7 @@ async def test_half_sent_requests_are_closed_in_time(
         "half-sent HTTP requests: headers or body that never end (issue 14)",
         2,
         f"closed after the headers' and the request's time-outs "
-        f"({http_module.HEADERS_TIMEOUT:.0f}/{http_module.REQUEST_TIMEOUT:.0f} s here; "
+        f"({http_module.HEADERS_TIMEOUT:g}/{http_module.REQUEST_TIMEOUT:g} s here; "
         "10/30 s in production), where they were kept an hour",
     )
 
