@@ -397,6 +397,27 @@ async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     assert srv.deleted == [(user.id, sent.message_id)]
 
 
+async def test_history_both_ways_file_bytes_and_clock() -> None:
+    moments = iter([1_800_000_000.0, 1_800_000_060.0, 1_800_000_120.0])
+    async with (
+        LocalBotAPI(token=TOKEN, limits=Limits.off(), clock=lambda: next(moments)) as srv,
+        Bot(TOKEN, base_url=srv.base_url, base_file_url=srv.base_file_url) as bot,
+    ):
+        user = srv.add_user(started=True)
+        srv.send_text(user, "/start")
+        sent = await bot.send_document(user.id, b"%PDF-1", filename="a.pdf")
+        gone = await bot.send_message(user.id, "bye")
+        await bot.delete_message(user.id, gone.message_id)
+        history = srv.history(user)
+        assert [m["message_id"] for m in history] == [1, 2]
+        assert history[0]["from"]["id"] == user.id and history[1]["from"]["is_bot"]
+        # Message dates follow the server's clock (the sandbox moves it).
+        assert [m["date"] for m in history] == [1_800_000_000, 1_800_000_060]
+        assert sent.document is not None
+        assert srv.file(sent.document.file_id) == (b"%PDF-1", "application/pdf", "a.pdf")
+        assert srv.file("nope") is None
+
+
 # ---------------------------------------------------------------------- updates
 
 
