@@ -182,6 +182,10 @@ async def state(sandbox: Sandbox) -> JSON:
                     message_view(sandbox, persona, msg) for msg in sandbox.srv.history(persona.user)
                 ],
                 "toasts": answers.get(persona.key, []),
+                "commands": [
+                    {"command": f"/{c['command']}", "description": c["description"]}
+                    for c in sandbox.srv.menu(persona.user)
+                ],
             }
         )
     return body

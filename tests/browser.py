@@ -68,6 +68,10 @@ def chromium(width: int, height: int) -> Iterator[object]:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.set_window_size(width, height)
+        # The window includes the browser's own frame: grow it so the page gets `height`.
+        inner = int(driver.execute_script("return window.innerHeight;"))
+        if 0 < inner < height:
+            driver.set_window_size(width, height + (height - inner))
         yield driver
     finally:
         driver.quit()

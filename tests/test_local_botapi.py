@@ -15,6 +15,8 @@ import pytest
 from aiohttp import web
 from telegram import (
     Bot,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -395,6 +397,23 @@ async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     with pytest.raises(BadRequest, match="Message to delete not found"):
         await bot.delete_message(user.id, sent.message_id)
     assert srv.deleted == [(user.id, sent.message_id)]
+
+
+async def test_command_menu_by_scope_and_language(srv: LocalBotAPI, bot: Bot) -> None:
+    zh = srv.add_user(started=True, language_code="zh")
+    en = srv.add_user(started=True, language_code="en")
+    assert srv.menu(zh) == []
+    await bot.set_my_commands([("help", "帮助")])
+    await bot.set_my_commands([("status", "进度")], scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(
+        [("status", "Progress")], scope=BotCommandScopeAllPrivateChats(), language_code="en"
+    )
+    # The narrowest scope wins; within it, the user's language before the list for all.
+    assert [c["description"] for c in srv.menu(zh)] == ["进度"]
+    assert [c["description"] for c in srv.menu(en)] == ["Progress"]
+    await bot.set_my_commands([("mine", "本单位")], scope=BotCommandScopeChat(zh.id))
+    assert [c["command"] for c in srv.menu(zh)] == ["mine"]
+    assert [c["command"] for c in srv.menu(en)] == ["status"]
 
 
 async def test_history_both_ways_file_bytes_and_clock() -> None:

@@ -255,6 +255,8 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         # The first unit's contact submits a file for the first task.
         page.type(f"contact-{done}", "/submit")
         task = page.press(f"contact-{done}", "sub:")
+        # The bot asks for the file (a person reads the prompt before attaching one).
+        _wait(lambda: page.count(f"contact-{done}", "请发送") == 1, what="the prompt for a file")
         page.upload(f"contact-{done}", report, "请审阅")
         page.press(f"contact-{done}", "sc:ok")
         # The office sees it with the file and accepts it; the contact is told.

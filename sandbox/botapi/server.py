@@ -707,6 +707,25 @@ class LocalBotAPI:
         mine = [(mid, msg) for (cid, mid), msg in self._messages.items() if cid == chat_id]
         return [msg for _, msg in sorted(mine, key=lambda pair: pair[0])]
 
+    def menu(self, user: FakeUser) -> list[JSON]:
+        """Return the command menu ``user`` sees in their private chat, as Telegram picks it.
+
+        The narrowest scope with commands wins (this chat, then all private chats, then the
+        default), and within a scope the list for the user's language before the one for all.
+        """
+        scopes = (
+            {"type": "chat", "chat_id": user.id},
+            {"type": "all_private_chats"},
+            {"type": "default"},
+        )
+        languages = ([user.language_code] if user.language_code else []) + [""]
+        for scope in scopes:
+            for language in languages:
+                found = self.commands.get((json.dumps(scope, sort_keys=True), language))
+                if found:
+                    return list(found)
+        return []
+
     def file(self, file_id: str) -> tuple[bytes, str | None, str | None] | None:
         """Return a stored file's bytes, MIME type and name (None for an unknown file_id)."""
         stored = self._files.get(file_id)

@@ -170,6 +170,9 @@ function makePane(persona) {
       submit();
     }
   });
+  const menu = el("div", { class: "menu", hidden: true });
+  const slash = el("button", { type: "button", class: "slash", title: labels.commands }, "/");
+  slash.addEventListener("click", () => { menu.hidden = !menu.hidden; });
   attach.addEventListener("click", () => file.click());
   file.addEventListener("change", () => {
     if (!file.files.length) return;
@@ -191,8 +194,26 @@ function makePane(persona) {
           ? persona.role_label + " · " + persona.unit : persona.role_label))),
     list,
     el("div", { class: "toasts" }),
-    el("footer", { class: "compose" }, attach, file, input, send));
-  return { root: root, list: list, shown: "", toasts: new Set() };
+    menu,
+    el("footer", { class: "compose" }, slash, attach, file, input, send));
+  return { root: root, list: list, shown: "", toasts: new Set(), menu: menu, commands: "" };
+}
+
+function drawMenu(pane, persona) {
+  // The command menu the bot set for this person (setMyCommands), like Telegram's "/" list.
+  const shown = JSON.stringify(persona.commands);
+  if (shown === pane.commands) return;
+  pane.commands = shown;
+  pane.menu.replaceChildren(...persona.commands.map((c) => {
+    const item = el("button", { type: "button", class: "menu-item" },
+      el("span", { class: "menu-cmd" }, c.command),
+      el("span", { class: "menu-desc" }, c.description));
+    item.addEventListener("click", () => {
+      pane.menu.hidden = true;
+      act(postJSON("/sandbox/api/send", { persona: persona.key, text: c.command }));
+    });
+    return item;
+  }));
 }
 
 function showToasts(pane, toasts) {
@@ -231,6 +252,7 @@ function render(state) {
       if (atBottom || grew) pane.list.scrollTop = pane.list.scrollHeight;
     }
     showToasts(pane, persona.toasts);
+    drawMenu(pane, persona);
   }
 }
 
