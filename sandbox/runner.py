@@ -40,6 +40,7 @@ from bot.runtime import MovableClock, Runtime
 from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
 from sandbox.botapi import FakeUser, LocalBotAPI
+from sandbox.moves import target
 from scheduler.tick import Scheduler
 
 log = logging.getLogger("duban.sandbox")
@@ -132,8 +133,6 @@ class Sandbox:
 
         None when the move has nowhere to go (no deadline left). Moves run one at a time.
         """
-        from sandbox.moves import target
-
         async with self._moving:
             moment = await target(self.db, move, self.clock())
             if moment is None:
