@@ -86,6 +86,17 @@ def test_clock_moves_follow_the_working_day_calendar() -> None:
     )
 
 
+def test_the_clock_starts_when_the_window_is_open() -> None:
+    from sandbox.runner import first_moment
+
+    plan = parse_plan((ROOT / "examples" / "campaign.toml").read_text(encoding="utf-8"))
+    # Window 09:00-18:00 on working days (Asia/Shanghai, UTC+8).
+    monday_10 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+    assert first_moment(plan, monday_10) == monday_10  # open: the real moment
+    friday_night = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # Friday 20:00 local
+    assert first_moment(plan, friday_night) == datetime(2026, 3, 16, 1, 0, tzinfo=UTC)
+
+
 def test_entities_become_escaped_html() -> None:
     text = "😀 <b>逾期</b> 甲县 /help"
     entities = [
@@ -103,6 +114,44 @@ def test_entities_become_escaped_html() -> None:
         '<a href="https://e.org/&quot;a" target="_blank" rel="noopener noreferrer">x</a>'
     )
     assert entities_html("a\nb", None) == "a<br>b"
+
+
+async def test_page_refuses_bad_requests_in_one_clear_line() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Sandbox
+    from sandbox.web import routes
+
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        async with TestClient(TestServer(app)) as client:
+            page = await client.get("/sandbox/")
+            assert page.status == 200 and 'lang="zh-CN"' in await page.text()
+            assert "<title>督办 · 沙盒</title>" in await page.text()
+            assert (await client.get("/sandbox/static/app.js")).status == 200
+            assert (await client.get("/sandbox/static/secret.py")).status == 404
+            assert (await client.get("/sandbox/api/file/nope")).status == 404
+            state = await (await client.get("/sandbox/api/state")).json()
+            assert state["ready"] is False and state["personas"] == []
+            assert state["labels"]["move_deadline"] == "到下一个截止时间"
+            # Without the page's header (a form on another site): refused.
+            plain = await client.post("/sandbox/api/clock", json={"move": "hour"})
+            assert plain.status == 403
+            assert "请求头" in (await plain.json())["error"]
+            header = {"X-Sandbox": "1"}
+            bad = await client.post("/sandbox/api/clock", json={"move": "back"}, headers=header)
+            assert bad.status == 400 and (await bad.json())["error"] == "未知的时钟操作。"
+            junk = await client.post("/sandbox/api/send", data=b"{", headers=header)
+            assert junk.status == 400 and (await junk.json())["error"] == "请求格式不正确。"
+            nobody = await client.post(
+                "/sandbox/api/send", json={"persona": "x", "text": "hi"}, headers=header
+            )
+            assert (await nobody.json())["error"] == "没有这个人员。"
+        assert srv.requests == []  # nothing reached the bot
 
 
 # ---------------------------------------------------------------------- the page, end to end
@@ -215,6 +264,16 @@ class Page:
     def count(self, key: str, marker: str) -> int:
         return sum(marker in text for text in self.bot_texts(key))
 
+    def show(self, key: str) -> None:
+        """Scroll the row of panes so that `key`'s pane comes first."""
+        self.js(
+            "const pane = document.querySelector(`section[data-persona='${arguments[0]}']`);"
+            "const row = document.getElementById('panes');"
+            "row.scrollLeft = pane.offsetLeft - row.offsetLeft - 12;",
+            key,
+        )
+        time.sleep(0.3)
+
     def width(self, key: str) -> float:
         return float(
             self.js(
@@ -278,6 +337,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         for unit in late:
             assert page.count(f"contact-{unit}", DUE) == 1, page.bot_texts(f"contact-{unit}")
         assert page.count(f"contact-{done}", DUE) == 0  # submitted and accepted: no nudge
+        page.show(f"contact-{late[0]}")
         driver.save_screenshot(str(IMAGES / "sandbox-deadline.png"))
 
         # Past the deadline, working day by working day: the overdue contact is nudged and
@@ -296,6 +356,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         assert page.count(f"contact-{done}", OVERDUE) == 0
         assert page.count(f"head-{done}", ESCALATION) == 0
         assert task.startswith("sub:")
+        page.show(f"contact-{late[0]}")
         driver.save_screenshot(str(IMAGES / "sandbox-escalation.png"))
 
     # The same page on a phone: one pane across the screen, the clock above.
