@@ -97,6 +97,41 @@ def test_the_clock_starts_when_the_window_is_open() -> None:
     assert first_moment(plan, friday_night) == datetime(2026, 3, 16, 1, 0, tzinfo=UTC)
 
 
+async def test_sandbox_config_points_at_the_local_server(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import free_port, sandbox_config
+
+    live = load_config(
+        None,
+        env={
+            "DUBAN_TELEGRAM_TOKEN": "123:live-token",
+            "DUBAN_TELEGRAM_MODE": "webhook",
+            "DUBAN_UI_DEFAULT_LANGUAGE": "en",
+        },
+    )
+    async with LocalBotAPI() as srv:
+        cfg = sandbox_config(live, srv, tmp_path, 8123)
+        # Never the live token or Telegram: the local server, polling.
+        assert cfg.telegram.token.get_secret_value() == srv.token
+        assert cfg.telegram.base_url == srv.base_url and cfg.telegram.mode == "polling"
+        assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+        assert cfg.http is not None and (cfg.http.listen, cfg.http.port) == ("127.0.0.1", 8123)
+        assert cfg.ui.default_language == "en"
+        # A database named in the configuration is the one used.
+        named = load_config(None, env={"DUBAN_DATABASE_URL": "sqlite+aiosqlite:///mine.db"})
+        assert sandbox_config(named, srv, tmp_path, 0).database.url.endswith("/mine.db")
+    # A port in use gives way to a free one.
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        other = free_port("127.0.0.1", taken)
+        assert other != taken and other > 0
+
+
 def test_entities_become_escaped_html() -> None:
     text = "😀 <b>逾期</b> 甲县 /help"
     entities = [
