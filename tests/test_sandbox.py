@@ -189,6 +189,57 @@ async def test_page_refuses_bad_requests_in_one_clear_line() -> None:
         assert srv.requests == []  # nothing reached the bot
 
 
+async def test_page_acts_as_the_persona_s_telegram_client() -> None:
+    from aiohttp import FormData, web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Persona, Sandbox
+    from sandbox.web import routes
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        user = srv.add_user(first_name="甲县联络员")
+        sandbox.personas.append(Persona("contact-a", "contact", user, "甲县"))
+        sandbox.ready.set()
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        header = {"X-Sandbox": "1"}
+        async with TestClient(TestServer(app)) as client:
+            sent = await client.post(
+                "/sandbox/api/send", json={"persona": "contact-a", "text": "/mine"}, headers=header
+            )
+            assert sent.status == 200
+            for name, kind, photo in (("图.png", "image/png", "1"), ("报告.pdf", None, "0")):
+                form = FormData(quote_fields=False)  # as a browser sends names
+                form.add_field("persona", "contact-a")
+                form.add_field("caption", "附件")
+                form.add_field("as_photo", photo)
+                form.add_field("file", png, filename=name, content_type=kind)
+                posted = await client.post("/sandbox/api/upload", data=form, headers=header)
+                assert posted.status == 200
+            history = srv.history(user)
+            assert history[0]["text"] == "/mine" and history[0]["entities"][0]["type"]
+            assert "photo" in history[1] and history[1]["caption"] == "附件"
+            assert history[2]["document"]["file_name"] == "报告.pdf"
+            # Pictures are shown (a photo is a JPEG for Telegram); anything else is a download.
+            picture = await client.get(f"/sandbox/api/file/{history[1]['photo'][-1]['file_id']}")
+            assert picture.content_type == "image/jpeg" and await picture.read() == png
+            doc = await client.get(f"/sandbox/api/file/{history[2]['document']['file_id']}")
+            assert doc.content_type == "application/octet-stream"
+            assert doc.headers["Content-Disposition"].startswith("attachment;")
+            # A button that is not on the message is refused; nothing is injected.
+            pressed = await client.post(
+                "/sandbox/api/press",
+                json={"persona": "contact-a", "message_id": 1, "data": "rev:ok:1"},
+                headers=header,
+            )
+            assert pressed.status == 400
+            assert (await pressed.json())["error"] == "这条消息上没有这个按钮。"
+        assert len(srv.pending_updates) == 3
+
+
 # ---------------------------------------------------------------------- the page, end to end
 
 
