@@ -79,11 +79,11 @@ def _draw(spans: list[Span], today: date, today_label: str) -> bytes:
         {
             "svg.fonttype": "none",
             "font.family": [family, "sans-serif"],
-            "font.size": 9,
+            "font.size": 10,
             "svg.hashsalt": "duban",
         }
     ):
-        fig, ax = plt.subplots(figsize=(7.2, 0.42 * rows + 0.7))
+        fig, ax = plt.subplots(figsize=(4.8, 0.36 * rows + 0.6))
         try:
             for row, span in enumerate(spans):
                 colour = PAST if span.end < today else FUTURE if span.start > today else CURRENT
@@ -96,7 +96,7 @@ def _draw(spans: list[Span], today: date, today_label: str) -> bytes:
                     va="center",
                     ha="left",
                     color="white" if colour == CURRENT else INK,
-                    fontsize=9,
+                    fontsize=10,
                     clip_on=True,
                 )
             marker = x(today) + 0.5
@@ -105,7 +105,7 @@ def _draw(spans: list[Span], today: date, today_label: str) -> bytes:
             ax.set_ylim(rows - 0.5, -0.9)
             ax.set_xlim(0, x(last))
             ax.set_yticks([])
-            step = max(1, round((last - first).days / 6))
+            step = max(1, round((last - first).days / 4))
             ticks = [first + timedelta(days=i) for i in range(1, (last - first).days, step)]
             ax.set_xticks([x(day) for day in ticks], [f"{d.month}/{d.day}" for d in ticks])
             ax.tick_params(axis="x", colors=MUTED, labelsize=8, length=0)

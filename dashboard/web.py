@@ -197,7 +197,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if session is None or not _csrf_ok(request, session, str(form.get("csrf", ""))):
         return _message(dash.default_language, "dashboard.csrf_failed", status=403)
-    response = web.HTTPSeeOther(f"{PREFIX}/")
+    response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
     response.del_cookie(COOKIE, path=PREFIX)
     return response
 
@@ -407,7 +407,7 @@ async def _action(
             await _refused(dash, person_id, request, exc.key)
         return _message(lang, exc.key, status=status, **exc.params)
     dash.poke()
-    response = web.HTTPSeeOther(back)
+    response = web.Response(status=303, headers={"Location": back})
     response.set_cookie(
         FLASH,
         base64.urlsafe_b64encode(text.encode()).decode(),
