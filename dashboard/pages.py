@@ -29,7 +29,7 @@ from dashboard.charts import Span
 # Telegram's getFile limit for bots (SPEC §8): larger files are opened in the chat.
 MAX_FILE = 20 * 1024 * 1024
 # How many units the ranking shows at each end.
-RANKING_ENDS = 5
+RANKING_ENDS = 10
 FILTERS = ("all", "missing", "submitted", "overdue")
 
 
@@ -76,19 +76,15 @@ async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> di
     caller = visitor.caller
     campaign = caller.campaign
     if visitor.overseer:
+        # The figures of /status, read by the same use cases; the ranking (every unit
+        # aggregated) is a page of its own that the overview loads after it shows.
         progress = await campaign_progress(session, campaign, now)
         laggards = await most_overdue(session, campaign, now)
-        ranking = await unit_ranking(session, campaign.id, now)
-        top = ranking[:RANKING_ENDS]
-        bottom = ranking[RANKING_ENDS:][-RANKING_ENDS:]
         return {
             "page": "overview",
             "progress": progress,
             "totals": progress.totals(),
             "laggards": laggards,
-            "top": top,
-            "bottom": bottom,
-            "skipped": max(len(ranking) - len(top) - len(bottom), 0),
             "today": now.astimezone(ZoneInfo(campaign.timezone)).date(),
         }
     caller.require_unit()
@@ -102,6 +98,20 @@ async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> di
         "totals": progress.totals(),
         "grouped": grouped,
         "today": now.astimezone(ZoneInfo(campaign.timezone)).date(),
+    }
+
+
+async def ranking_page(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
+    """The units ranked as the bulletin ranks them: the best and the worst ends."""
+    visitor.caller.require_overseer()
+    ranking = await unit_ranking(session, visitor.caller.campaign.id, now)
+    top = ranking[:RANKING_ENDS]
+    bottom = ranking[RANKING_ENDS:][-RANKING_ENDS:]
+    return {
+        "page": "ranking",
+        "top": top,
+        "bottom": bottom,
+        "skipped": max(len(ranking) - len(top) - len(bottom), 0),
     }
 
 

@@ -13,6 +13,7 @@ import base64
 import hmac
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiohttp import web
@@ -55,6 +57,7 @@ STATIC = files("dashboard") / "static"
 STATIC_NAMES = re.compile(r"[a-z0-9_-]{1,40}\.(css|js|svg)")
 BACK = re.compile(r"/dash/[A-Za-z0-9/_?=&.%-]{0,200}")
 SETTING_USERNAME = "bot_username"
+COMPRESSED = frozenset({"text/html", "text/css", "text/javascript", "image/svg+xml"})
 # Pages are personal and change: never cached; assets are versioned by the package.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -112,6 +115,7 @@ def mount(dashboard: Dashboard) -> Callable[[web.Application], None]:
                 web.get(f"{PREFIX}/unit/{{id:[0-9]{{1,9}}}}", unit),
                 web.get(f"{PREFIX}/units", find_unit),
                 web.get(f"{PREFIX}/overdue", overdue),
+                web.get(f"{PREFIX}/ranking", ranking),
                 web.get(f"{PREFIX}/review", review),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/accept", do_accept),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/return", do_return),
@@ -132,10 +136,19 @@ def mount(dashboard: Dashboard) -> Callable[[web.Application], None]:
 async def _headers(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    started = time.perf_counter()
     response = await handler(request)
-    if request.path.startswith(PREFIX):
-        response.headers.update(SECURITY_HEADERS)
-        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers.setdefault("Cache-Control", "no-store")
+    if isinstance(response, web.Response) and not response.prepared:
+        # The server's own time, for the browser's developer tools and the bench.
+        elapsed = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
+        body = response.body
+        if response.content_type in COMPRESSED and isinstance(body, bytes) and len(body) > 1024:
+            response.enable_compression()
     return response
 
 
@@ -287,7 +300,10 @@ async def _page(request: web.Request, template: str, build: Builder) -> web.Resp
         if status == 403:
             await _refused(dash, caller.person.id, request, refusal.key)
         return _message(lang, refusal.key, status=status, **refusal.params)
-    fragment = request.headers.get(FRAGMENT_HEADER) == "1"
+    # "1": the page's main part (the refresh); "part": a section loaded into another page.
+    fragment = request.headers.get(FRAGMENT_HEADER, "")
+    if fragment not in ("", "1", "part"):
+        fragment = "1"
     html = render(
         template,
         _=words,
@@ -364,6 +380,11 @@ async def find_unit(request: web.Request) -> web.Response:
 async def overdue(request: web.Request) -> web.Response:
     """Every overdue assignment, grouped by unit."""
     return await _page(request, "overdue.html", pages.overdue_page)
+
+
+async def ranking(request: web.Request) -> web.Response:
+    """The units ranked by the share handed in (overseers)."""
+    return await _page(request, "ranking.html", pages.ranking_page)
 
 
 async def review(request: web.Request) -> web.Response:
@@ -572,11 +593,11 @@ async def timeline(request: web.Request) -> web.Response:
     now = dash.clock()
     session = dash.sessions.check(request.cookies.get(COOKIE), now)
     if session is None:
-        raise web.HTTPUnauthorized()
+        return _message(dash.default_language, "dashboard.session_expired", status=401)
     async with dash.db.read() as db_session:
         caller = await load_caller(db_session, session.telegram_id)
         if caller is None:
-            raise web.HTTPForbidden()
+            return _message(dash.default_language, "dashboard.not_registered", status=403)
         phases = list(
             await db_session.scalars(
                 select(m.Phase)
@@ -585,8 +606,6 @@ async def timeline(request: web.Request) -> web.Response:
             )
         )
         lang = normalize_language(caller.person.language or dash.default_language)
-        from zoneinfo import ZoneInfo
-
         today = now.astimezone(ZoneInfo(caller.campaign.timezone)).date()
     spans = [Span(p.name, p.start_date, p.end_date) for p in phases]
     label = plain("dashboard.today", lang)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.config import load_config
 from bot.db.engine import Database
 from dashboard.auth import (
     MAX_AGE,
@@ -17,11 +20,12 @@ from dashboard.auth import (
     check_init_data,
     check_login_widget,
 )
-from tests.harness import T0, TOKEN, Harness
+from tests.harness import BOT_USERNAME, T0, TOKEN, Harness
 from tests.reliability import record
 from tests.webapp import dashboard_server, logged_in, sign_init_data, sign_widget
 
 OTHER_TOKEN = "999111:ANOTHER-BOT"
+GROUP: dict[str, Any] = {"id": -1001234, "type": "supergroup", "title": "领导小组群"}
 
 
 @pytest.fixture
@@ -202,3 +206,45 @@ async def test_stranger_is_told_to_register(h: Harness) -> None:
         async with client, client.get(f"{base}/dash/") as response:
             assert response.status == 403
             assert "还没有登记" in await response.text()
+
+
+# -- opening it from the chat --------------------------------------------------------------
+
+
+def _markup(h: Harness, chat_id: int) -> dict[str, Any]:
+    for call in reversed(h.request.calls):
+        if call.method == "sendMessage" and int(call.params.get("chat_id", 0)) == chat_id:
+            markup = call.params.get("reply_markup")
+            return dict(markup if isinstance(markup, dict) else json.loads(markup or "{}"))
+    raise AssertionError("no message")
+
+
+async def test_dashboard_command_buttons(h: Harness) -> None:
+    leader = await h.register("leader", name="李组长")
+    [off] = await h.send(leader, "/dashboard")
+    assert "还没有开启" in off
+    runtime = h.app.bot_data["runtime"]
+    runtime.config = load_config(
+        env={"DUBAN_TELEGRAM_TOKEN": TOKEN, "DUBAN_HTTP_PUBLIC_URL": "https://bot.example.org"}
+    )
+    [private] = await h.send(leader, "/dashboard")
+    assert "督办看板" in private
+    [[button]] = _markup(h, leader.id)["inline_keyboard"]
+    assert button["web_app"] == {"url": "https://bot.example.org/dash/"}
+    # In a registered group: a login button (Mini App buttons are for private chats).
+    code = await h.invite("leader")
+    await h.send(leader, f"/start@{BOT_USERNAME} {code}", chat=GROUP)
+    [group] = await h.send(leader, "/dashboard", chat=GROUP)
+    assert "登录" in group
+    [[button]] = _markup(h, GROUP["id"])["inline_keyboard"]
+    assert button["login_url"]["url"] == "https://bot.example.org/dash/auth/widget"
+    # A stranger is told to register, as for every command.
+    [stranger] = await h.send(h.user("路人"), "/dashboard")
+    assert "还没有登记" in stranger
+    # Without HTTPS (a first try on a LAN) the button is a plain link.
+    runtime.config = load_config(
+        env={"DUBAN_TELEGRAM_TOKEN": TOKEN, "DUBAN_HTTP_PUBLIC_URL": "http://10.0.0.5:8080"}
+    )
+    await h.send(leader, "/dashboard")
+    [[button]] = _markup(h, leader.id)["inline_keyboard"]
+    assert button["url"] == "http://10.0.0.5:8080/dash/"

@@ -40,6 +40,20 @@
     return false;
   }
 
+  function loadParts(root) {
+    // Sections that are pages of their own (the ranking) fill in after the page shows.
+    var parts = root.querySelectorAll("[data-load]");
+    Array.prototype.forEach.call(parts, function (part) {
+      fetch(part.getAttribute("data-load"), {
+        credentials: "same-origin",
+        headers: { "X-Duban-Fragment": "part" },
+      })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) { if (html) part.innerHTML = html; })
+        .catch(function () { /* the link to the page stays */ });
+    });
+  }
+
   function refresh(main, seconds) {
     setInterval(function () {
       if (document.hidden || busy(main)) return;
@@ -48,7 +62,11 @@
           if (response.status === 401) { location.reload(); return null; }
           return response.ok ? response.text() : null;
         })
-        .then(function (html) { if (html !== null && html !== undefined) main.innerHTML = html; })
+        .then(function (html) {
+          if (html === null || html === undefined) return;
+          main.innerHTML = html;
+          loadParts(main);
+        })
         .catch(function () { /* offline for a moment: try again next time */ });
     }, seconds * 1000);
   }
@@ -56,7 +74,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (document.getElementById("login")) signIn();
     var main = document.querySelector("main[data-refresh]");
-    if (main) refresh(main, parseInt(main.getAttribute("data-refresh"), 10) || 30);
+    if (main) {
+      loadParts(main);
+      refresh(main, parseInt(main.getAttribute("data-refresh"), 10) || 30);
+    }
     var tg = window.Telegram && window.Telegram.WebApp;
     if (tg && tg.ready) tg.ready();
   });
