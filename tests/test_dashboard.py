@@ -10,8 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from bot.config import load_config
+from bot.db import models as m
 from bot.db.engine import Database
 from dashboard.auth import (
     MAX_AGE,
@@ -248,3 +250,33 @@ async def test_dashboard_command_buttons(h: Harness) -> None:
     await h.send(leader, "/dashboard")
     [[button]] = _markup(h, leader.id)["inline_keyboard"]
     assert button["url"] == "http://10.0.0.5:8080/dash/"
+
+
+async def test_english_and_escaping(h: Harness) -> None:
+    office = await h.register("office", name="王主任")
+    contact = await h.register("contact", "甲县", name="<b>甲县</b>联络员")
+    await h.send(contact, "/submit")
+    await h.press(contact, h.last_buttons(contact)[0][1])
+    await h.send_document(contact)
+    await h.press(contact, "sc:ok")
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    async with h.db.write() as session:
+        submission = await session.scalar(select(m.Submission))
+        assert submission is not None
+        submission.text = hostile
+        unit_id = (await session.get_one(m.Assignment, submission.assignment_id)).unit_id
+    await h.send(office, "/lang en")
+    async with dashboard_server(h) as (server, _):
+        base = f"http://127.0.0.1:{server.port}"
+        client = await logged_in(base, TOKEN, office, h.now)
+        async with client:
+            async with client.get(f"{base}/dash/unit/{unit_id}") as response:
+                page = await response.text()
+            async with client.get(f"{base}/dash/review") as response:
+                queue = await response.text()
+    for html in (page, queue):
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;" in html and "&lt;b&gt;甲县&lt;/b&gt;联络员" in html
+    # The person chose English in the chat: the pages are English too.
+    assert "Submitted versions" in page and "Awaiting review (1)" in queue
+    record("bad input", "HTML in captions and names shown on dashboard pages", 2, "escaped")

@@ -3,7 +3,8 @@
 Signs in with initData as Telegram hands it to a Mini App (in the URL's fragment), checks
 that the overview shows the figures of /status, opens a unit, accepts a submission and sees
 the contact told (by the real outbox sender), and checks that a contact sees only their own
-unit. Writes the README's screenshots at phone (390×844) and desktop (1440×900) widths.
+unit. Writes the README's screenshots at phone (390×844) and desktop (1440×900) widths to
+build/docs/images/ (docs/images/ too with `pytest --publish-docs`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 from bot.db.engine import Database
 from scheduler.limits import RateLimits
 from scheduler.sender import Sender
+from tests import outputs
 from tests.browser import chromium, require_chromium
-from tests.conftest import ROOT
 from tests.harness import T0, TOKEN, Harness, User, texts
 from tests.test_dashboard import page_figures, status_totals
 from tests.webapp import dashboard_server, sign_init_data
 
-IMAGES = ROOT / "docs" / "images"
 PHONE = (390, 844)
 DESKTOP = (1440, 900)
 
@@ -49,6 +49,11 @@ async def open_as(driver: WebDriver, base: str, user: User, now: Any, path: str 
     data = sign_init_data(TOKEN, user, now)
     await off_loop(driver.get, f"{base}{path}#tgWebAppData={quote(data)}&tgWebAppVersion=8.0")
     await off_loop(wait_for, driver, "main[data-refresh]")
+
+
+async def screenshot(driver: WebDriver, name: str) -> None:
+    """Keep what the browser shows as images/<name> among the run's outputs."""
+    outputs.write_bytes(f"images/{name}", await off_loop(driver.get_screenshot_as_png))
 
 
 def figures_on(driver: WebDriver) -> dict[str, int]:
@@ -94,7 +99,6 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
         poll_seconds=0.2,
     )
     sending = asyncio.create_task(sender.run())
-    IMAGES.mkdir(parents=True, exist_ok=True)
     try:
         async with dashboard_server(h) as (server, _):
             base = f"http://127.0.0.1:{server.port}"
@@ -108,21 +112,21 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
                     accepted,
                 )
                 assert shown["overdue"] == overdue > 0
-                await off_loop(phone.save_screenshot, str(IMAGES / "dashboard-phone.png"))
+                await screenshot(phone, "dashboard-phone.png")
                 # Open a unit from the search box, as a leader would.
                 box = await off_loop(wait_for, phone, "input[name=q]")
                 await off_loop(box.send_keys, "甲县\n")
                 await off_loop(wait_for, phone, "[data-figure=unit]")
                 assert "甲县" in phone.title and "调研报告.pdf" in phone.page_source
-                await off_loop(phone.save_screenshot, str(IMAGES / "dashboard-phone-unit.png"))
+                await screenshot(phone, "dashboard-phone-unit.png")
             # The office on a wide screen: the overview, then the review queue.
             with chromium(*DESKTOP) as desk:
                 await open_as(desk, base, office, h.now)
                 assert figures_on(desk)["total"] == total
-                await off_loop(desk.save_screenshot, str(IMAGES / "dashboard-desktop.png"))
+                await screenshot(desk, "dashboard-desktop.png")
                 await off_loop(desk.get, f"{base}/dash/review")
                 await off_loop(wait_for, desk, "button[data-action=accept]")
-                await off_loop(desk.save_screenshot, str(IMAGES / "dashboard-review.png"))
+                await screenshot(desk, "dashboard-review.png")
                 item = await off_loop(
                     desk.find_element,
                     By.XPATH,
