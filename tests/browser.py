@@ -1,9 +1,11 @@
-"""Headless Chromium for browser tests: the distribution's chromium and chromedriver.
+"""A real headless browser for page tests: Debian's chromium driven by Selenium.
 
-Never a browser download: Selenium is given `/usr/bin/chromedriver` explicitly, so Selenium
-Manager is not consulted. `.ci/run` installs the Debian packages `chromium` and
-`chromium-driver`. Tests that need a browser are skipped with the reason where none is
-installed, and fail instead under CI=true.
+    with chromium(390, 844) as driver:      # a phone; (1440, 900) a desktop
+        driver.get(url)
+
+Never Selenium Manager (it would download a browser): the distribution's chromium and
+chromedriver (`apt-get install chromium chromium-driver`, as `.ci/run` does). Where they are
+missing the test is skipped with the reason, unless CI=true, where that is an error.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
-CHROMIUM = Path(os.environ.get("DUBAN_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("DUBAN_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
+CHROMIUM = os.environ.get("DUBAN_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("DUBAN_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -32,37 +32,46 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
+    "--lang=zh-CN",
 )
 
 
-def require_chromium() -> None:
-    """Skip the test (fail under CI) when chromium or chromedriver is not installed."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def _missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not Path(path).exists():
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    return None
 
 
 @contextmanager
-def chromium(width: int, height: int) -> Iterator[webdriver.Chrome]:
-    """Yield a headless Chromium WebDriver whose window is `width` × `height` CSS pixels."""
-    require_chromium()
+def chromium(width: int, height: int) -> Iterator[object]:
+    """Yield a Selenium WebDriver of a headless chromium with a `width`×`height` window."""
+    reason = _missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     profile = tempfile.mkdtemp(prefix="duban-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        # --window-size sets the outer window; make the page itself that size.
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
-        )
+        driver.set_window_size(width, height)
+        # The window includes the browser's own frame: grow it so the page gets `height`.
+        inner = int(driver.execute_script("return window.innerHeight;"))
+        if 0 < inner < height:
+            driver.set_window_size(width, height + (height - inner))
         yield driver
     finally:
         driver.quit()

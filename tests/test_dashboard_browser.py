@@ -25,7 +25,7 @@ from bot.db.engine import Database
 from scheduler.limits import RateLimits
 from scheduler.sender import Sender
 from tests import outputs
-from tests.browser import chromium, require_chromium
+from tests.browser import chromium
 from tests.harness import T0, TOKEN, Harness, User, texts
 from tests.test_dashboard import page_figures, status_totals
 from tests.webapp import dashboard_server, sign_init_data
@@ -63,7 +63,6 @@ def figures_on(driver: WebDriver) -> dict[str, int]:
 
 @pytest.fixture
 async def h(sqlite_db: Database) -> AsyncIterator[Harness]:
-    require_chromium()
     harness = await Harness.create(sqlite_db, T0)
     yield harness
     await harness.close()
