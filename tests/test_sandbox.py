@@ -86,6 +86,52 @@ def test_clock_moves_follow_the_working_day_calendar() -> None:
     )
 
 
+def test_the_clock_starts_when_the_window_is_open() -> None:
+    from sandbox.runner import first_moment
+
+    plan = parse_plan((ROOT / "examples" / "campaign.toml").read_text(encoding="utf-8"))
+    # Window 09:00-18:00 on working days (Asia/Shanghai, UTC+8).
+    monday_10 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+    assert first_moment(plan, monday_10) == monday_10  # open: the real moment
+    friday_night = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # Friday 20:00 local
+    assert first_moment(plan, friday_night) == datetime(2026, 3, 16, 1, 0, tzinfo=UTC)
+
+
+async def test_sandbox_config_points_at_the_local_server(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import free_port, sandbox_config
+
+    live = load_config(
+        None,
+        env={
+            "DUBAN_TELEGRAM_TOKEN": "123:live-token",
+            "DUBAN_TELEGRAM_MODE": "webhook",
+            "DUBAN_UI_DEFAULT_LANGUAGE": "en",
+        },
+    )
+    async with LocalBotAPI() as srv:
+        cfg = sandbox_config(live, srv, tmp_path, 8123)
+        # Never the live token or Telegram: the local server, polling.
+        assert cfg.telegram.token.get_secret_value() == srv.token
+        assert cfg.telegram.base_url == srv.base_url and cfg.telegram.mode == "polling"
+        assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+        assert cfg.http is not None and (cfg.http.listen, cfg.http.port) == ("127.0.0.1", 8123)
+        assert cfg.ui.default_language == "en"
+        # A database named in the configuration is the one used.
+        named = load_config(None, env={"DUBAN_DATABASE_URL": "sqlite+aiosqlite:///mine.db"})
+        assert sandbox_config(named, srv, tmp_path, 0).database.url.endswith("/mine.db")
+    # A port in use gives way to a free one.
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        other = free_port("127.0.0.1", taken)
+        assert other != taken and other > 0
+
+
 def test_entities_become_escaped_html() -> None:
     text = "😀 <b>逾期</b> 甲县 /help"
     entities = [
@@ -103,6 +149,95 @@ def test_entities_become_escaped_html() -> None:
         '<a href="https://e.org/&quot;a" target="_blank" rel="noopener noreferrer">x</a>'
     )
     assert entities_html("a\nb", None) == "a<br>b"
+
+
+async def test_page_refuses_bad_requests_in_one_clear_line() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Sandbox
+    from sandbox.web import routes
+
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        async with TestClient(TestServer(app)) as client:
+            page = await client.get("/sandbox/")
+            assert page.status == 200 and 'lang="zh-CN"' in await page.text()
+            assert "<title>督办 · 沙盒</title>" in await page.text()
+            assert (await client.get("/sandbox/static/app.js")).status == 200
+            assert (await client.get("/sandbox/static/secret.py")).status == 404
+            assert (await client.get("/sandbox/api/file/nope")).status == 404
+            state = await (await client.get("/sandbox/api/state")).json()
+            assert state["ready"] is False and state["personas"] == []
+            assert state["labels"]["move_deadline"] == "到下一个截止时间"
+            # Without the page's header (a form on another site): refused.
+            plain = await client.post("/sandbox/api/clock", json={"move": "hour"})
+            assert plain.status == 403
+            assert "请求头" in (await plain.json())["error"]
+            header = {"X-Sandbox": "1"}
+            bad = await client.post("/sandbox/api/clock", json={"move": "back"}, headers=header)
+            assert bad.status == 400 and (await bad.json())["error"] == "未知的时钟操作。"
+            junk = await client.post("/sandbox/api/send", data=b"{", headers=header)
+            assert junk.status == 400 and (await junk.json())["error"] == "请求格式不正确。"
+            nobody = await client.post(
+                "/sandbox/api/send", json={"persona": "x", "text": "hi"}, headers=header
+            )
+            assert (await nobody.json())["error"] == "没有这个人员。"
+        assert srv.requests == []  # nothing reached the bot
+
+
+async def test_page_acts_as_the_persona_s_telegram_client() -> None:
+    from aiohttp import FormData, web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Persona, Sandbox
+    from sandbox.web import routes
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        user = srv.add_user(first_name="甲县联络员")
+        sandbox.personas.append(Persona("contact-a", "contact", user, "甲县"))
+        sandbox.ready.set()
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        header = {"X-Sandbox": "1"}
+        async with TestClient(TestServer(app)) as client:
+            sent = await client.post(
+                "/sandbox/api/send", json={"persona": "contact-a", "text": "/mine"}, headers=header
+            )
+            assert sent.status == 200
+            for name, kind, photo in (("图.png", "image/png", "1"), ("报告.pdf", None, "0")):
+                form = FormData(quote_fields=False)  # as a browser sends names
+                form.add_field("persona", "contact-a")
+                form.add_field("caption", "附件")
+                form.add_field("as_photo", photo)
+                form.add_field("file", png, filename=name, content_type=kind)
+                posted = await client.post("/sandbox/api/upload", data=form, headers=header)
+                assert posted.status == 200
+            history = srv.history(user)
+            assert history[0]["text"] == "/mine" and history[0]["entities"][0]["type"]
+            assert "photo" in history[1] and history[1]["caption"] == "附件"
+            assert history[2]["document"]["file_name"] == "报告.pdf"
+            # Pictures are shown (a photo is a JPEG for Telegram); anything else is a download.
+            picture = await client.get(f"/sandbox/api/file/{history[1]['photo'][-1]['file_id']}")
+            assert picture.content_type == "image/jpeg" and await picture.read() == png
+            doc = await client.get(f"/sandbox/api/file/{history[2]['document']['file_id']}")
+            assert doc.content_type == "application/octet-stream"
+            assert doc.headers["Content-Disposition"].startswith("attachment;")
+            # A button that is not on the message is refused; nothing is injected.
+            pressed = await client.post(
+                "/sandbox/api/press",
+                json={"persona": "contact-a", "message_id": 1, "data": "rev:ok:1"},
+                headers=header,
+            )
+            assert pressed.status == 400
+            assert (await pressed.json())["error"] == "这条消息上没有这个按钮。"
+        assert len(srv.pending_updates) == 3
 
 
 # ---------------------------------------------------------------------- the page, end to end
@@ -215,6 +350,16 @@ class Page:
     def count(self, key: str, marker: str) -> int:
         return sum(marker in text for text in self.bot_texts(key))
 
+    def show(self, key: str) -> None:
+        """Scroll the row of panes so that `key`'s pane comes first."""
+        self.js(
+            "const pane = document.querySelector(`section[data-persona='${arguments[0]}']`);"
+            "const row = document.getElementById('panes');"
+            "row.scrollLeft = pane.offsetLeft - row.offsetLeft - 12;",
+            key,
+        )
+        time.sleep(0.3)
+
     def width(self, key: str) -> float:
         return float(
             self.js(
@@ -278,6 +423,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         for unit in late:
             assert page.count(f"contact-{unit}", DUE) == 1, page.bot_texts(f"contact-{unit}")
         assert page.count(f"contact-{done}", DUE) == 0  # submitted and accepted: no nudge
+        page.show(f"contact-{late[0]}")
         driver.save_screenshot(str(IMAGES / "sandbox-deadline.png"))
 
         # Past the deadline, working day by working day: the overdue contact is nudged and
@@ -296,6 +442,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         assert page.count(f"contact-{done}", OVERDUE) == 0
         assert page.count(f"head-{done}", ESCALATION) == 0
         assert task.startswith("sub:")
+        page.show(f"contact-{late[0]}")
         driver.save_screenshot(str(IMAGES / "sandbox-escalation.png"))
 
     # The same page on a phone: one pane across the screen, the clock above.
