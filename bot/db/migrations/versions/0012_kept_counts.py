@@ -4,7 +4,7 @@ The database keeps both in the same transaction as every change (triggers), so n
 can forget them and `/status` reads a few hundred rows instead of every assignment.
 
 Revision ID: 0012
-Revises: 0004
+Revises: 0009
 Create Date: 2026-11-29 16:40:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
