@@ -121,6 +121,9 @@ class Unit(Base):
     key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(Text)
     aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Pinyin initials and full pinyin of its names (every reading), computed when the plan
+    # load writes the names: the unit-name index reads them instead of running pypinyin.
+    spellings: Mapped[list[Any] | None] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
 

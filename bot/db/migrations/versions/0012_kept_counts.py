@@ -1,4 +1,5 @@
-"""kept counts: assignments per (task, status, due moment); a stamp of each campaign's units
+"""kept counts: assignments per (task, status, due moment); a stamp of each campaign's units;
+the pinyin a person may type for each unit (computed by the plan load)
 
 The database keeps both in the same transaction as every change (triggers), so no use case
 can forget them and `/status` reads a few hundred rows instead of every assignment.
@@ -188,6 +189,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("units_version", sa.Integer(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("spellings", sa.JSON(), nullable=True))
     op.execute(BACKFILL)
     if op.get_bind().dialect.name == "postgresql":
         for statement in (*PG_FUNCTIONS, *PG_TRIGGERS):
@@ -220,6 +223,8 @@ def downgrade() -> None:
             "units_stamp_old",
         ):
             op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.drop_column("spellings")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_column("units_version")
     op.drop_table("assignment_counts")
