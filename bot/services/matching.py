@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz import fuzz
 
 # Scores: an exact name beats a name inside the text, which beats the text inside a name,
@@ -52,6 +51,8 @@ def normalize(text: str) -> str:
 @lru_cache(maxsize=4096)
 def initials(name: str) -> str:
     """Return the pinyin initials of a Chinese name (`甲县` -> `jx`)."""
+    from pypinyin import Style, lazy_pinyin  # 60 MB of dictionaries: loaded when needed
+
     letters = lazy_pinyin(name, style=Style.FIRST_LETTER, errors="ignore")
     return "".join(letters).casefold()
 
@@ -75,6 +76,10 @@ def spellings(name: str) -> frozenset[str]:
     too (`长治`: `cz` and `zz`, `changzhi` and `zhangzhi`). At most MAX_SPELLINGS of each
     kind; empty when the name has no Chinese.
     """
+    # pypinyin's dictionaries take about 60 MB: loaded only when a name is first spelled
+    # (a plan load with new names, or a question typed in Latin letters).
+    from pypinyin import Style, pinyin
+
     context = pinyin(name, style=Style.NORMAL, errors="ignore")
     every = pinyin(name, style=Style.NORMAL, heteronym=True, errors="ignore")
     hans = [ch for ch in name if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"]
@@ -93,8 +98,12 @@ def spellings(name: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def score(text: str, name: str) -> float:
-    """Return how well a folded text names `name`: 0 to 100 (EXACT)."""
+def score(text: str, name: str, spelled: frozenset[str] | None = None) -> float:
+    """Return how well a folded text names `name`: 0 to 100 (EXACT).
+
+    `spelled` is the name's pinyin when the caller already knows it (the unit-name index
+    stores it); else it is computed.
+    """
     name = normalize(name)
     if not name or not text:
         return 0.0
@@ -105,7 +114,12 @@ def score(text: str, name: str) -> float:
         return NAME_IN_TEXT + min(len(name), 20) / 10
     if len(text) >= 2 and text in name:
         return TEXT_IN_NAME + len(text) / len(name)
-    if text.isascii() and text.isalpha() and len(text) >= 2 and text in spellings(name):
+    if (
+        text.isascii()
+        and text.isalpha()
+        and len(text) >= 2
+        and text in (spellings(name) if spelled is None else spelled)
+    ):
         return INITIALS
     if len(text) < 2:
         return 0.0

@@ -70,6 +70,7 @@ class UnitIndex:
     exact: dict[str, list[int]] = field(default_factory=dict)
     folded: dict[str, list[int]] = field(default_factory=dict)
     spelled: dict[str, list[int]] = field(default_factory=dict)
+    spelled_by: list[frozenset[str]] = field(default_factory=list)
     owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     chars: dict[str, np.ndarray] = field(default_factory=dict)
@@ -96,7 +97,8 @@ class UnitIndex:
             known = spelled[pos] if spelled is not None else None
             if known is None:
                 known = set().union(*(spellings(name) for name in candidate.names))
-            for spelling in set(known):
+            index.spelled_by.append(frozenset(known))
+            for spelling in index.spelled_by[-1]:
                 index.spelled.setdefault(spelling, []).append(pos)
             for name in candidate.names:
                 index.exact.setdefault(name, []).append(pos)
@@ -171,8 +173,8 @@ class UnitIndex:
 
         def score_of(pos: int) -> float:
             if pos not in scores:
-                names = self.candidates[pos].names
-                scores[pos] = max((score(query, name) for name in names), default=0.0)
+                names, spelled = self.candidates[pos].names, self.spelled_by[pos]
+                scores[pos] = max((score(query, n, spelled) for n in names), default=0.0)
             return scores[pos]
 
         # Names inside the text, the text inside a name, pinyin: found by lookups.
@@ -185,7 +187,9 @@ class UnitIndex:
         if len(query) >= 2 and len(self.owner):
             whole = self._shared(self.pairs, _tokens(query, 2)) >= len(query) - 1
             direct.update(int(self.owner[i]) for i in np.flatnonzero(whole))
-        best = max((score_of(p) for p in keep(direct)), default=0.0)
+        # Thousands of units answering to the same initials cannot all be meant: the first
+        # SCORED (in plan order) stand for them.
+        best = max((score_of(p) for p in keep(direct)[:SCORED]), default=0.0)
         # Then close matches, most promising first, while one could still come within
         # AMBIGUITY of the best.
         order = np.argsort(-bounds, kind="stable")
