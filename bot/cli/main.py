@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     load = plan_sub.add_parser("load", parents=[common], help="create or update the campaign")
     load.add_argument("plan", metavar="PLAN")
     load.set_defaults(func=commands.plan_load)
+    draft = plan_sub.add_parser(
+        "draft", parents=[common], help="draft a plan from a notice (.txt, .docx, .pdf)"
+    )
+    draft.add_argument("notice", metavar="NOTICE")
+    draft.add_argument("--year", type=int, help="the campaign's year, when the notice lacks it")
+    draft.add_argument("--units", metavar="ROSTER", help="fill [[units]] from this roster")
+    draft.add_argument("--kind", metavar="K", help="with --units: kind of units without one")
+    draft.add_argument("-o", "--output", metavar="PLAN", required=True, help="plan file")
+    draft.set_defaults(func=intake.plan_draft)
 
     invite = sub.add_parser(
         "invite", parents=[common, campaign], help="make or manage invite codes"
