@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,9 @@ from bot.services.matching import (
     score,
     spellings,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # At most this many names are scored in full for one text: past it, so many names are about
 # equally close that the answer is a choice anyway.
@@ -71,10 +74,11 @@ class UnitIndex:
     folded: dict[str, list[int]] = field(default_factory=dict)
     spelled: dict[str, list[int]] = field(default_factory=dict)
     spelled_by: list[frozenset[str]] = field(default_factory=list)
-    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
-    chars: dict[str, np.ndarray] = field(default_factory=dict)
-    pairs: dict[str, np.ndarray] = field(default_factory=dict)
+    # Set by `build` (numpy is imported only when an index is first built).
+    owner: np.ndarray = field(init=False)
+    lengths: np.ndarray = field(init=False)
+    chars: dict[str, np.ndarray] = field(init=False)
+    pairs: dict[str, np.ndarray] = field(init=False)
 
     @classmethod
     def build(
@@ -88,6 +92,8 @@ class UnitIndex:
         `spelled` holds each candidate's pinyin as stored by the plan load; where it is
         missing (None) the pinyin is computed here.
         """
+        import numpy as np
+
         index = cls(version, candidates)
         owner: list[int] = []
         lengths: list[int] = []
@@ -121,6 +127,8 @@ class UnitIndex:
 
     def _shared(self, postings: dict[str, np.ndarray], tokens: list[str]) -> np.ndarray:
         """Count, per flat name, the tokens of the text it shares (as multisets)."""
+        import numpy as np
+
         hits = [postings[t] for t in tokens if t in postings]
         if not hits:
             return np.zeros(len(self.owner), dtype=np.int64)
@@ -134,6 +142,8 @@ class UnitIndex:
         (Indel ratios of whole strings or of the shorter against part of the longer) is at
         most 100·(shared characters)/(the shorter length).
         """
+        import numpy as np
+
         if len(query) < 2 or not len(self.owner):
             return np.zeros(len(self.candidates))
         pairs = self._shared(self.pairs, _tokens(query, 2))
@@ -153,6 +163,8 @@ class UnitIndex:
         so `matching.choose` picks the same unit; names far below the best are left out of
         the list. `only` restricts the answer to these unit ids.
         """
+        import numpy as np
+
         allowed = None if only is None else set(only)
 
         def keep(positions: Iterable[int]) -> list[int]:

@@ -75,8 +75,8 @@ SQLITE_TRIGGERS = [
     """,
 ]
 
-# PostgreSQL: statement triggers with transition tables, so a plan load's batched INSERT of
-# thousands of rows updates the counts once per statement, not once per row.
+# PostgreSQL: statement triggers with transition tables for inserts and deletes, so a plan
+# load's batched INSERT of thousands of rows updates the counts once per statement.
 PG_FUNCTIONS = [
     """
     CREATE FUNCTION assignment_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -99,30 +99,21 @@ PG_FUNCTIONS = [
         RETURN NULL;
     END $$
     """,
-    # An UPDATE trigger with transition tables cannot name columns: only the rows that changed
-    # a counted column move, so the planner's next_check_at updates cost one join. Rows are
-    # applied in key order so that two transactions lock count rows in the same order.
+    # Updates are rare and row by row (a submission, a review, an extension), and a trigger
+    # with transition tables cannot name columns: a row trigger `UPDATE OF` the counted
+    # columns leaves the planner's bulk updates of next_check_at alone.
     """
     CREATE FUNCTION assignment_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        WITH moved AS (
-            SELECT -1 AS sign, o.campaign_id, o.task_id, o.status, o.due_at
-            FROM old_rows o JOIN new_rows n ON n.id = o.id
-            WHERE o.archived_at IS NULL AND (
-                o.task_id IS DISTINCT FROM n.task_id OR o.status IS DISTINCT FROM n.status
-                OR o.due_at IS DISTINCT FROM n.due_at OR n.archived_at IS NOT NULL)
-            UNION ALL
-            SELECT 1, n.campaign_id, n.task_id, n.status, n.due_at
-            FROM old_rows o JOIN new_rows n ON n.id = o.id
-            WHERE n.archived_at IS NULL AND (
-                o.task_id IS DISTINCT FROM n.task_id OR o.status IS DISTINCT FROM n.status
-                OR o.due_at IS DISTINCT FROM n.due_at OR o.archived_at IS NOT NULL)
-        )
-        INSERT INTO assignment_counts AS c (campaign_id, task_id, status, due_at, n)
-        SELECT campaign_id, task_id, status, due_at, sum(sign) FROM moved
-        GROUP BY campaign_id, task_id, status, due_at
-        ORDER BY task_id, status, due_at
-        ON CONFLICT (task_id, status, due_at) DO UPDATE SET n = c.n + EXCLUDED.n;
+        IF OLD.archived_at IS NULL THEN
+            UPDATE assignment_counts SET n = n - 1
+            WHERE task_id = OLD.task_id AND status = OLD.status AND due_at = OLD.due_at;
+        END IF;
+        IF NEW.archived_at IS NULL THEN
+            INSERT INTO assignment_counts AS c (campaign_id, task_id, status, due_at, n)
+            VALUES (NEW.campaign_id, NEW.task_id, NEW.status, NEW.due_at, 1)
+            ON CONFLICT (task_id, status, due_at) DO UPDATE SET n = c.n + 1;
+        END IF;
         RETURN NULL;
     END $$
     """,
@@ -151,8 +142,10 @@ PG_TRIGGERS = [
     "CREATE TRIGGER trg_assignment_counts_delete AFTER DELETE ON assignments"
     " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"
     " EXECUTE FUNCTION assignment_counts_remove()",
-    "CREATE TRIGGER trg_assignment_counts_update AFTER UPDATE ON assignments"
-    " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"
+    f"CREATE TRIGGER trg_assignment_counts_update AFTER UPDATE OF {COUNTED} ON assignments"
+    " FOR EACH ROW WHEN (OLD.task_id IS DISTINCT FROM NEW.task_id"
+    " OR OLD.status IS DISTINCT FROM NEW.status OR OLD.due_at IS DISTINCT FROM NEW.due_at"
+    " OR OLD.archived_at IS DISTINCT FROM NEW.archived_at)"
     " EXECUTE FUNCTION assignment_counts_move()",
     "CREATE TRIGGER trg_units_stamp_insert AFTER INSERT ON units"
     " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION units_stamp_new()",
