@@ -133,6 +133,9 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
                 await open_as(desk, base, office, h.now)
                 assert figures_on(desk)["total"] == total
                 await screenshot(desk, "dashboard-desktop.png")
+                await off_loop(desk.get, f"{base}/dash/overdue")
+                await off_loop(wait_for, desk, "h1[data-figure=overdue]")
+                await screenshot(desk, "dashboard-overdue.png")
                 await off_loop(desk.get, f"{base}/dash/review")
                 await off_loop(wait_for, desk, "button[data-action=accept]")
                 await screenshot(desk, "dashboard-review.png")
@@ -165,6 +168,7 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
             # A contact sees only their own unit; another unit's page is refused.
             with chromium(*PHONE) as phone:
                 await open_as(phone, base, contact_b, h.now)
+                await screenshot(phone, "dashboard-phone-contact.png")
                 source = phone.page_source
                 assert "乙县" in source and "甲县" not in source
                 own = re.search(r'href="/dash/unit/(\d+)"', source)
