@@ -22,6 +22,7 @@ from bot.db import models as m
 from bot.errors import DubanError, StaleButton
 from bot.i18n import t
 from bot.runtime import Runtime
+from bot.services import reachability
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.audit import record
 from bot.services.people import touch_person
@@ -285,8 +286,16 @@ async def _attempt(
             )
         else:
             person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
+        reopened = False
+        if person is not None and not person.reachable and chat.type == ChatType.PRIVATE:
+            # Writing to the bot in private proves the chat is open again.
+            change = await reachability.became_reachable(
+                session, person, "wrote", now=now, default_language=rt.default_language
+            )
+            reopened = change.notices > 0
         caller = await load_caller(session, user.id) if person is not None else None
         ctx = Ctx(rt, session, update, context, now, person, caller, language(rt, person))
+        ctx.pushed = reopened
         try:
             await feature(ctx)
         except DubanError as exc:

@@ -7,6 +7,7 @@ from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
+from bot.services import reachability
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
 from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
@@ -34,6 +35,10 @@ async def start(update: Update, context: Context) -> None:
             username=None if group else user.username,
             is_group=group,
         )
+        if not person.reachable:  # writing /start proves the chat is open again
+            await reachability.became_reachable(
+                session, person, "wrote", now=now, default_language=rt.default_language
+            )
         lang = language(rt, person)
         if code:
             try:

@@ -9,11 +9,13 @@ memory: a row exists only if a test ran it in this session.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 FIGURES = ROOT / "docs" / "figures" / "reliability.json"
+KINDS = ROOT / "docs" / "figures" / "message_kinds.json"
 DOC = ROOT / "docs" / "reliability.md"
 CATEGORIES = ("abuse", "faults", "bad input", "data safety")
 
@@ -32,6 +34,27 @@ class Row:
 _ROWS: list[Row] = []
 
 
+@dataclass
+class Kind:
+    """One kind of update people send, what the bot does with it, and the test that holds it."""
+
+    kind: str
+    behaviour: str
+    test: str
+
+
+_KINDS: list[Kind] = []
+
+
+def message_kind(kind: str, behaviour: str) -> None:
+    """Remember one row of the "message kinds" table, naming the running test."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    test = current.split(" ")[0]
+    if "[" in test:  # one row per test, whichever database parameter ran it
+        test = test[: test.index("[")]
+    _KINDS.append(Kind(kind, behaviour, test))
+
+
 def record(category: str, attack: str, cases: int, result: str, losses: int = 0) -> None:
     """Remember one row of the reliability table (the test asserts the result itself)."""
     if category not in CATEGORIES:
@@ -45,10 +68,10 @@ def write(*, whole_suite: bool = False) -> None:
     A run of the whole suite replaces every row, so that a row no test records any more
     disappears; a partial run (one file, `-k`, `-m`) keeps the rows it did not produce.
     """
-    if not _ROWS:
+    if not _ROWS and not _KINDS:
         return
     known: dict[tuple[str, str], dict[str, object]] = {}
-    if FIGURES.exists() and not whole_suite:
+    if FIGURES.exists() and (not whole_suite or not _ROWS):
         for row in json.loads(FIGURES.read_text(encoding="utf-8")):
             known[(str(row["category"]), str(row["attack"]))] = row
     for row in _ROWS:
@@ -75,4 +98,32 @@ def write(*, whole_suite: bool = False) -> None:
             f"| {row['category']} | {row['attack']} | {row['cases']:,} | {row['result']} "
             f"| {row['losses']} |"
         )
+    lines += _kinds_table(whole_suite=whole_suite)
     DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _kinds_table(*, whole_suite: bool) -> list[str]:
+    """Merge this run's message kinds with the stored ones; return the table's lines."""
+    known: dict[str, dict[str, str]] = {}
+    if KINDS.exists() and (not whole_suite or not _KINDS):
+        for row in json.loads(KINDS.read_text(encoding="utf-8")):
+            known[str(row["kind"])] = row
+    for kind in _KINDS:
+        known[kind.kind] = asdict(kind)
+    rows = sorted(known.values(), key=lambda r: r["kind"])
+    if not rows:
+        return []
+    KINDS.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    lines = [
+        "",
+        "## Message kinds",
+        "",
+        "Each kind of update people really send, what the bot does with it, and the test that",
+        "holds it (SPEC §4.4, §4.5).",
+        "",
+        "| kind of update | what the bot does | test |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['kind']} | {row['behaviour']} | `{row['test']}` |")
+    return lines
