@@ -1,9 +1,10 @@
 """Figures for docs/reliability.md, recorded by the tests that produce them.
 
-A test calls `record(category, attack, cases, result)`; at the end of the run the figures
-are written to docs/figures/reliability.json and rendered as the table in
-docs/reliability.md (tests/conftest.py's `pytest_sessionfinish`). Nothing is written from
-memory: a row exists only if a test ran it in this session.
+A test calls `record(category, attack, cases, result)`; at the end of a green run the figures
+are written to build/docs/figures/reliability.json and rendered as the table in
+build/docs/reliability.md (tests/conftest.py's `pytest_sessionfinish`); `pytest
+--publish-docs` refreshes the tracked copies in docs/ too (tests/outputs.py). Nothing is
+written from memory: a row exists only if a test ran it in this session.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
-FIGURES = ROOT / "docs" / "figures" / "reliability.json"
-KINDS = ROOT / "docs" / "figures" / "message_kinds.json"
-DOC = ROOT / "docs" / "reliability.md"
+from tests import outputs
+
+FIGURES = "figures/reliability.json"
+KINDS = "figures/message_kinds.json"
+DOC = "reliability.md"
 CATEGORIES = ("abuse", "faults", "bad input", "data safety")
 
 
@@ -50,7 +51,7 @@ def message_kind(kind: str, behaviour: str) -> None:
     """Remember one row of the "message kinds" table, naming the running test."""
     current = os.environ.get("PYTEST_CURRENT_TEST", "")
     test = current.split(" ")[0]
-    if "[" in test:  # one row per test, whichever database parameter ran it
+    if "[" in test:  # one row per test, whichever parameter ran it
         test = test[: test.index("[")]
     _KINDS.append(Kind(kind, behaviour, test))
 
@@ -71,8 +72,9 @@ def write(*, whole_suite: bool = False) -> None:
     if not _ROWS and not _KINDS:
         return
     known: dict[tuple[str, str], dict[str, object]] = {}
-    if FIGURES.exists() and (not whole_suite or not _ROWS):
-        for row in json.loads(FIGURES.read_text(encoding="utf-8")):
+    earlier = None if whole_suite and _ROWS else outputs.read(FIGURES)
+    if earlier is not None:
+        for row in json.loads(earlier):
             known[(str(row["category"]), str(row["attack"]))] = row
     for row in _ROWS:
         known[(row.category, row.attack)] = asdict(row)
@@ -80,15 +82,14 @@ def write(*, whole_suite: bool = False) -> None:
         known.values(),
         key=lambda r: (CATEGORIES.index(str(r["category"])), str(r["attack"])),
     )
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    outputs.write(FIGURES, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     lines = [
         "# Reliability",
         "",
         "Each attack, fault and bad input tried by the test suite, how many cases, and the",
         "result. This file is written by the tests (`tests/reliability.py`) from the run that",
-        "produced the figures; `pytest` regenerates it (a run of the whole suite rewrites every",
-        "row). The suite fails if a test finds a loss, so every row here reads 0.",
+        "produced the figures; `pytest --publish-docs` regenerates it (a run of the whole suite",
+        "rewrites every row). The suite fails if a test finds a loss, so every row here reads 0.",
         "",
         "| category | attack, fault or input | cases | result | losses |",
         "|---|---|---|---|---|",
@@ -99,21 +100,22 @@ def write(*, whole_suite: bool = False) -> None:
             f"| {row['losses']} |"
         )
     lines += _kinds_table(whole_suite=whole_suite)
-    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs.write(DOC, "\n".join(lines) + "\n")
 
 
 def _kinds_table(*, whole_suite: bool) -> list[str]:
-    """Merge this run's message kinds with the stored ones; return the table's lines."""
+    """Merge this run's message kinds with the earlier ones; return the table's lines."""
     known: dict[str, dict[str, str]] = {}
-    if KINDS.exists() and (not whole_suite or not _KINDS):
-        for row in json.loads(KINDS.read_text(encoding="utf-8")):
+    earlier = None if whole_suite and _KINDS else outputs.read(KINDS)
+    if earlier is not None:
+        for row in json.loads(earlier):
             known[str(row["kind"])] = row
     for kind in _KINDS:
         known[kind.kind] = asdict(kind)
     rows = sorted(known.values(), key=lambda r: r["kind"])
     if not rows:
         return []
-    KINDS.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    outputs.write(KINDS, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     lines = [
         "",
         "## Message kinds",
