@@ -183,6 +183,8 @@ class Claimed:
     campaign_id: int | None
     attempts: int
     lease_until: datetime
+    # The forum topic of a group that registered in one: every send there carries it.
+    thread_id: int | None = None
 
 
 def _claimable(now: datetime) -> tuple[Any, ...]:
@@ -256,11 +258,11 @@ async def claim(
         if not rows:
             return []
         people = {
-            telegram_id: (reachable, is_group)
-            for telegram_id, reachable, is_group in await session.execute(
-                select(m.Person.telegram_id, m.Person.reachable, m.Person.is_group).where(
-                    m.Person.telegram_id.in_({row.chat_id for row in rows})
-                )
+            telegram_id: (reachable, is_group, thread_id)
+            for telegram_id, reachable, is_group, thread_id in await session.execute(
+                select(
+                    m.Person.telegram_id, m.Person.reachable, m.Person.is_group, m.Person.thread_id
+                ).where(m.Person.telegram_id.in_({row.chat_id for row in rows}))
             )
         }
         assignment_ids = {row.assignment_id for row in rows if row.assignment_id is not None}
@@ -279,7 +281,7 @@ async def claim(
             }
         lease_until = now + LEASE
         for row in rows:
-            reachable, is_group = people.get(row.chat_id, (True, False))
+            reachable, is_group, thread_id = people.get(row.chat_id, (True, False, None))
             reason = _still_wanted(row, assignments.get(row.assignment_id or 0))
             if reason is None and not reachable:
                 reason = "unreachable"
@@ -301,6 +303,7 @@ async def claim(
                     campaign_id=row.campaign_id,
                     attempts=row.attempts,
                     lease_until=lease_until,
+                    thread_id=thread_id if is_group else None,
                 )
             )
     return claimed
@@ -691,6 +694,8 @@ class Sender:
         FROM_SENDER.set(True)  # this task's context only: the PTB limiter lets it through
         params = {k: v for k, v in row.payload.items() if k not in ("method", "render")}
         params["chat_id"] = row.chat_id
+        if row.thread_id is not None and "message_thread_id" not in params:
+            params["message_thread_id"] = row.thread_id  # the group's topic (SPEC §4.5)
         outcome: Outcome
         try:
             spec = row.payload.get("render")
