@@ -147,6 +147,7 @@ class Reply:
     file: tuple[str, str] | None = None  # a stored file sent again: (kind, Telegram file_id)
     toast: str | None = None  # a callback query's short answer
     edit: bool = False  # replace the pressed button's message instead of sending anew
+    markup: InlineKeyboardMarkup | None = None  # buttons that are not callbacks (web_app, url)
 
 
 @dataclass
@@ -400,7 +401,7 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
             continue
         parts = split_text(reply.text)
         for i, part in enumerate(parts):
-            markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
+            markup = (reply.markup or keyboard(reply.buttons)) if i == len(parts) - 1 else None
             await bot.send_message(
                 chat.id,
                 part,

@@ -159,3 +159,46 @@ async def invite_all(args: argparse.Namespace) -> int:
         for name in result.skipped:
             out(f"  {name}")
     return 0
+
+
+async def plan_draft(args: argparse.Namespace) -> int:
+    """Draft a plan from a notice; print what to check; write the plan file."""
+    from bot.intake.draft import draft_plan, draft_toml
+    from bot.intake.notice import read_notice
+
+    config = _config(args)
+    lang = config.ui.default_language
+    notice = Path(args.notice)
+    output = Path(args.output)
+    if args.year is not None and not 2000 <= args.year <= 2099:
+        raise ConfigError(f"--year: {args.year} is out of range (2000-2099)")
+    draft = draft_plan(read_notice(notice), year=args.year, today=now().date())
+    units = None
+    if args.units:
+        roster = read_roster(Path(args.units), kind=args.kind)
+        units = units_toml(roster)
+    output.write_text(
+        draft_toml(draft, source=notice.name, lang=lang, units=units), encoding="utf-8"
+    )
+    tasks = sum(len(p.tasks) for p in draft.phases)
+    out(
+        plain("intake.draft_written", lang, file=str(output), phases=len(draft.phases), tasks=tasks)
+    )
+    for phase in draft.phases:
+        out(f"  {phase.name}  {phase.start} – {phase.end}")
+        for task in phase.tasks:
+            when = str(task.due) if task.due else _rule_text(task.repeat)
+            out(f"    · {task.title}  {when}")
+    if draft.checks:
+        out(plain("intake.draft_check_head", lang, count=len(draft.checks)))
+        for check in draft.checks:
+            out(plain("intake.draft_check_line", lang, text=check.render(lang)))
+    return 0
+
+
+def _rule_text(rule: dict[str, object] | None) -> str:
+    if not rule:
+        return ""
+    on = rule.get("on")
+    days = ",".join(str(x) for x in on) if isinstance(on, list) else ""
+    return f"every {rule['every']} {days} {rule.get('at', '')}".strip()

@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run the bot")
     run.add_argument("--plan", metavar="PLAN", help="load or update this plan first")
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="no Telegram: a local Bot API server, a page to play every role, a movable clock",
+    )
     run.set_defaults(func=commands.run)
 
     plan = sub.add_parser("plan", help="check or load a plan file")
@@ -42,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     load = plan_sub.add_parser("load", parents=[common], help="create or update the campaign")
     load.add_argument("plan", metavar="PLAN")
     load.set_defaults(func=commands.plan_load)
+    draft = plan_sub.add_parser(
+        "draft", parents=[common], help="draft a plan from a notice (.txt, .docx, .pdf)"
+    )
+    draft.add_argument("notice", metavar="NOTICE")
+    draft.add_argument("--year", type=int, help="the campaign's year, when the notice lacks it")
+    draft.add_argument("--units", metavar="ROSTER", help="fill [[units]] from this roster")
+    draft.add_argument("--kind", metavar="K", help="with --units: kind of units without one")
+    draft.add_argument("-o", "--output", metavar="PLAN", required=True, help="plan file")
+    draft.set_defaults(func=intake.plan_draft)
 
     invite = sub.add_parser(
         "invite", parents=[common, campaign], help="make or manage invite codes"
