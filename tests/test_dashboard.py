@@ -280,3 +280,34 @@ async def test_english_and_escaping(h: Harness) -> None:
     # The person chose English in the chat: the pages are English too.
     assert "Submitted versions" in page and "Awaiting review (1)" in queue
     record("bad input", "HTML in captions and names shown on dashboard pages", 2, "escaped")
+
+
+async def test_task_page_filters_agree_with_task_command(h: Harness) -> None:
+    leader = await h.register("leader", name="李组长")
+    contact = await h.register("contact", "甲县", name="甲县联络员")
+    await h.send(contact, "/submit")
+    data = next(d for label, d in h.last_buttons(contact) if "调研报告" in label)
+    await h.press(contact, data)
+    await h.send_document(contact)
+    await h.press(contact, "sc:ok")
+    h.now += timedelta(days=5)
+    chat = "\n".join(await h.send(leader, "/task 书面调研报告"))
+    found = re.search(r"未报送（(\d+)）", chat)
+    assert found, chat
+    missing = int(found.group(1))
+    async with h.db.read() as session:
+        task_id = await session.scalar(select(m.Task.id).where(m.Task.key == "research-report"))
+    async with dashboard_server(h) as (server, _):
+        base = f"http://127.0.0.1:{server.port}"
+        client = await logged_in(base, TOKEN, leader, h.now)
+        shown: dict[str, str] = {}
+        async with client:
+            for show in ("all", "missing", "submitted", "overdue", "bogus"):
+                async with client.get(f"{base}/dash/task/{task_id}?show={show}") as response:
+                    assert response.status == 200
+                    shown[show] = await response.text()
+    rows = {k: len(re.findall(r"<tr class=\"state-", html)) for k, html in shown.items()}
+    assert rows["missing"] == missing and rows["submitted"] == 1
+    assert rows["all"] == rows["missing"] + rows["submitted"] == rows["bogus"]
+    # Due 5月10日 18:00, now 5月13日: every unit still missing is overdue.
+    assert rows["overdue"] == missing > 0

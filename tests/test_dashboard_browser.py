@@ -51,8 +51,18 @@ async def open_as(driver: WebDriver, base: str, user: User, now: Any, path: str 
     await off_loop(wait_for, driver, "main[data-refresh]")
 
 
+SETTLED = """
+return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)
+    && !document.querySelector('[data-load] > p > a');
+"""
+
+
 async def screenshot(driver: WebDriver, name: str) -> None:
-    """Keep what the browser shows as images/<name> among the run's outputs."""
+    """Keep what the browser shows as images/<name> among the run's outputs.
+
+    Taken once the pictures have arrived and the sections that load later have loaded.
+    """
+    await off_loop(WebDriverWait(driver, 20).until, lambda d: d.execute_script(SETTLED))
     outputs.write_bytes(f"images/{name}", await off_loop(driver.get_screenshot_as_png))
 
 
