@@ -1,7 +1,7 @@
 """message kinds: files of a version, album parts, a group's topic
 
 Revision ID: 0005
-Revises: 0009
+Revises: 0012
 Create Date: 2026-11-29 16:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0009"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
