@@ -364,3 +364,26 @@ def test_a_dated_time_of_day_becomes_a_date_time(tmp_path: Path) -> None:
     d = draft(path)
     assert tasks_of(d) == [("上报", "统计表", (D(2030, 3, 10), time(17, 30)))]
     assert "due = 2030-03-10T17:30:00" in draft_toml(d, source="n.txt", lang="zh")
+
+
+def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli.main import main
+
+    out = tmp_path / "plan.toml"
+    roster = SAMPLES / "roster-grassroots-2027.xlsx"
+    notice = SAMPLES / "notice-school-safety-2026.txt"
+    assert main(["plan", "draft", str(notice), "--units", str(roster), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "5 个阶段，5 项任务" in printed
+    assert "隐患排查周报  every week fri 17:00" in printed
+    assert "请核对以下 2 处" in printed and "4月中旬至5月底" in printed
+    text = out.read_text(encoding="utf-8")
+    assert "# 请核对以下 2 处" in text and 'name = "甲县总工会"' in text
+    assert main(["plan", "check", str(out)]) == 0
+    assert "10 个单位" in capsys.readouterr().out
+
+    assert main(["plan", "draft", str(tmp_path / "missing.docx"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.docx" in err[0]
+    assert main(["plan", "draft", str(notice), "--year", "1999", "-o", str(out)]) == 1
+    assert "--year" in capsys.readouterr().err
