@@ -135,6 +135,10 @@ def test_plan_expands_occurrences() -> None:
     assert first.series == "weekly" and first.series_title == "隐患排查周报"
     assert first.title == "隐患排查周报 · 3/6"
     assert first.due == datetime(2026, 3, 6, 17, 0, tzinfo=SH).astimezone(UTC)
+    from bot.plan.summary import summarize
+
+    summary = summarize(parsed, "zh")
+    assert "周期任务「隐患排查周报」：4 期（3/6, 3/13, 3/20, 3/27），每期单独计算" in summary
 
 
 def test_plan_workdays_only_moves_a_holiday_occurrence() -> None:
