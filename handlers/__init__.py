@@ -8,6 +8,7 @@ from telegram.ext import Application
 
 from handlers import (
     admin,
+    dashboard,
     errors,
     extend,
     membership,
@@ -30,7 +31,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
     # Commands and buttons, one module per feature; their prefixes never overlap.
-    for module in (queries, submit, review, extend, nudge, admin, reports):
+    for module in (queries, submit, review, extend, nudge, admin, reports, dashboard):
         for handler in module.handlers():
             app.add_handler(handler)
     # Plain messages last: an open conversation takes them, else they are questions;

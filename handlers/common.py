@@ -128,6 +128,7 @@ class Reply:
     filename: str | None = None  # the name shown for a document or photo given as bytes
     toast: str | None = None  # a callback query's short answer
     edit: bool = False  # replace the pressed button's message instead of sending anew
+    markup: InlineKeyboardMarkup | None = None  # buttons that are not callbacks (web_app, url)
 
 
 @dataclass
@@ -342,7 +343,7 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
             continue
         parts = split_text(reply.text)
         for i, part in enumerate(parts):
-            markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
+            markup = (reply.markup or keyboard(reply.buttons)) if i == len(parts) - 1 else None
             await bot.send_message(
                 chat.id,
                 part,
