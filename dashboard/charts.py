@@ -83,28 +83,20 @@ def _draw(spans: list[Span], today: date, today_label: str) -> bytes:
             "svg.hashsalt": "duban",
         }
     ):
-        fig, ax = plt.subplots(figsize=(4.8, 0.36 * rows + 0.6))
+        fig, ax = plt.subplots(figsize=(3.8, 0.3 * rows + 0.55))
         try:
             for row, span in enumerate(spans):
                 colour = PAST if span.end < today else FUTURE if span.start > today else CURRENT
                 width = (span.end - span.start).days + 1
                 ax.barh(row, width, left=x(span.start), height=0.62, color=colour)
-                ax.text(
-                    x(span.start) + 0.3,
-                    row,
-                    span.name,
-                    va="center",
-                    ha="left",
-                    color="white" if colour == CURRENT else INK,
-                    fontsize=10,
-                    clip_on=True,
-                )
             marker = x(today) + 0.5
             ax.axvline(marker, color=TODAY, linewidth=1.6)
             ax.text(marker, -0.75, today_label, color=TODAY, ha="center", va="bottom", fontsize=8)
             ax.set_ylim(rows - 0.5, -0.9)
             ax.set_xlim(0, x(last))
-            ax.set_yticks([])
+            # Phase names on the left: a short phase's bar is too narrow to hold its name.
+            ax.set_yticks(range(len(spans)), [span.name for span in spans])
+            ax.tick_params(axis="y", colors=INK, labelsize=10, length=0)
             step = max(1, round((last - first).days / 4))
             ticks = [first + timedelta(days=i) for i in range(1, (last - first).days, step)]
             ax.set_xticks([x(day) for day in ticks], [f"{d.month}/{d.day}" for d in ticks])

@@ -13,8 +13,7 @@ from bot.errors import StaleButton, UnknownTask, UnknownUnit
 from bot.i18n import t
 from bot.reports.figures import most_overdue
 from bot.services.access import Caller, OtherUnit
-from bot.services.lookup import resolve_unit
-from bot.services.lookup import unit_candidates as unit_names
+from bot.services.lookup import rank_units, resolve_unit
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from handlers.common import Context, Ctx, button, button_id, command, parse_id
@@ -295,7 +294,7 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     if caller is None or not (caller.is_office or caller.is_leader):
         return False
     tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
-    unit_matches = rank(text, await unit_names(ctx.session, caller.campaign.id))
+    unit_matches = await rank_units(ctx.session, caller.campaign.id, text)
     task_matches = rank(text, task_candidates(tasks))
     unit_best = unit_matches[0].score if unit_matches else 0.0
     task_best = task_matches[0].score if task_matches else 0.0

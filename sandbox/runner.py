@@ -95,6 +95,9 @@ class Sandbox:
         self.runtime = app.bot_data["runtime"]
         self.scheduler = scheduler
         await self.register_personas()
+        # What is due for the people just registered (the current phase's announcement) goes
+        # now, as a live bot's next tick would send it within a minute.
+        await self.tick()
         self.ready.set()
         # Printed, not only logged: it is what the person who ran the command looks for.
         print(plain("sandbox.ready", self.language, url=self.url), flush=True)

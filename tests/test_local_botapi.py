@@ -376,6 +376,18 @@ async def test_document_upload_get_file_and_download(srv: LocalBotAPI, bot: Bot)
         await bot.get_file("nope")
 
 
+async def test_get_file_refuses_more_than_20_mb(srv: LocalBotAPI, bot: Bot) -> None:
+    # The cloud Bot API lets bots download files of up to 20 MB; getFile refuses bigger ones.
+    user = srv.add_user(started=True)
+    limit = 20 * 1024 * 1024
+    just = srv.send_document(user, file_name="a.zip", content=b"x" * limit)
+    over = srv.send_document(user, file_name="b.zip", content=b"x" * (limit + 1))
+    found = await bot.get_file(just["message"]["document"]["file_id"])
+    assert found.file_size == limit and found.file_path
+    with pytest.raises(BadRequest, match="too big"):
+        await bot.get_file(over["message"]["document"]["file_id"])
+
+
 async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     group = srv.add_group()

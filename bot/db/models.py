@@ -87,6 +87,9 @@ class Campaign(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     plan_file: Mapped[str] = mapped_column(Text, default="")
     plan_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Raised by the database (a trigger) whenever a unit of the campaign changes: the stamp
+    # that tells a process its unit-name index is stale.
+    units_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
@@ -118,6 +121,9 @@ class Unit(Base):
     key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(Text)
     aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Pinyin initials and full pinyin of its names (every reading), computed when the plan
+    # load writes the names: the unit-name index reads them instead of running pypinyin.
+    spellings: Mapped[list[Any] | None] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
 
@@ -244,6 +250,23 @@ class Assignment(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
+
+
+class AssignmentCount(Base):
+    """How many live assignments of a task are in one status with one due moment.
+
+    Kept by the database itself (triggers of migration 0012) in the transaction of every
+    change to `assignments`, so `/status` sums a few rows per task instead of reading every
+    assignment. Rows may hold 0.
+    """
+
+    __tablename__ = "assignment_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class Submission(Base):
