@@ -219,7 +219,7 @@ async def test_video_audio_voice_and_photo_are_files(
     )
 
 
-@pytest.mark.parametrize("kind", ["sticker", "location"])
+@pytest.mark.parametrize("kind", ["sticker", "location", "contact", "poll"])
 async def test_anything_else_gets_one_line_saying_what_is_expected(h: Harness, kind: str) -> None:
     contact = await _open_submission(h, "书面调研报告")
     [answer] = await h.send_file(contact, kind)
