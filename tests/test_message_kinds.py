@@ -219,7 +219,7 @@ async def test_video_audio_voice_and_photo_are_files(
     )
 
 
-@pytest.mark.parametrize("kind", ["sticker", "location"])
+@pytest.mark.parametrize("kind", ["sticker", "location", "contact", "poll"])
 async def test_anything_else_gets_one_line_saying_what_is_expected(h: Harness, kind: str) -> None:
     contact = await _open_submission(h, "书面调研报告")
     [answer] = await h.send_file(contact, kind)
@@ -296,3 +296,16 @@ async def test_answers_go_to_the_topic_they_were_asked_in(h: Harness) -> None:
         "every answer goes to that topic; what the group receives as a role goes to the topic "
         "where it registered",
     )
+
+
+async def test_a_second_album_replaces_one_not_confirmed(h: Harness) -> None:
+    contact = await _open_submission(h, "书面调研报告")
+    for group, names in (("g1", ["旧稿.docx", "旧表.xlsx"]), ("g2", ["新稿.docx", "新表.xlsx"])):
+        for name in names:
+            part = h.file_message(contact, "document", name, media_group_id=group)
+            await h._feed({"message": part})
+    await h.press(contact, "sc:ok")
+    async with h.db.read() as session:
+        files = list(await session.scalars(select(m.SubmissionFile.file_name)))
+        left = await session.scalar(select(func.count()).select_from(m.AlbumPart))
+    assert sorted(files) == ["新稿.docx", "新表.xlsx"] and left == 0
