@@ -9,6 +9,7 @@ from telegram.ext import Application
 from handlers import (
     admin,
     dashboard,
+    edits,
     errors,
     extend,
     membership,
@@ -24,6 +25,10 @@ from handlers import (
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every handler in the order it must be tried."""
+    # Edited messages are stopped before anything else can act on them again (group -1 runs
+    # first and its ApplicationHandlerStop ends the update there).
+    for handler in edits.handlers():
+        app.add_handler(handler, group=-1)
     # Membership changes and supergroup moves first: they are not addressed to any feature.
     for handler in membership.handlers():
         app.add_handler(handler)

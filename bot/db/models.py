@@ -187,6 +187,8 @@ class Person(Base):
     unreachable_since: Mapped[datetime | None]
     current_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[datetime]
+    # A forum group's topic where it redeemed its invite: what it receives goes there.
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Role(Base):
@@ -288,6 +290,41 @@ class Submission(Base):
     mime_type: Mapped[str | None] = mapped_column(String(128))
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     submitted_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SubmissionFile(Base):
+    """One file of a version (an album holds several), in the order they were sent."""
+
+    __tablename__ = "submission_files"
+    __table_args__ = (UniqueConstraint("submission_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, ...
+    kind: Mapped[str] = mapped_column(String(16))  # document | photo | video | audio | voice
+    file_id: Mapped[str] = mapped_column(Text)
+    file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+
+
+class AlbumPart(Base):
+    """One part of an album while its parts arrive (each part is its own update, possibly
+    handled by another process); gathered into one version when the contact confirms."""
+
+    __tablename__ = "album_parts"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id"),
+        Index("ix_album_parts_chat_group", "chat_id", "media_group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    media_group_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
 
 
 class Review(Base):
