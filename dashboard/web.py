@@ -86,6 +86,8 @@ class Dashboard:
     default_language: str = "zh"
     bot: Bot | None = None
     poke: Callable[[], None] = lambda: None
+    # How often pages fetch their figures again (SPEC §8: every 30 s).
+    refresh_seconds: int = REFRESH_SECONDS
     sessions: Sessions = field(init=False)
 
     def __post_init__(self) -> None:
@@ -313,7 +315,7 @@ async def _page(request: web.Request, template: str, build: Builder) -> web.Resp
         now=now,
         fragment=fragment,
         flash=None if fragment else _take_flash(request),
-        refresh=REFRESH_SECONDS,
+        refresh=dash.refresh_seconds,
         when=pages.when,
         path=request.path_qs,
         **context,

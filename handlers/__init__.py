@@ -9,6 +9,7 @@ from telegram.ext import Application
 from handlers import (
     admin,
     dashboard,
+    edits,
     errors,
     extend,
     membership,
@@ -25,8 +26,13 @@ from handlers import (
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every handler in the order it must be tried."""
-    # Every update passes its sender's budget first (issue 14): a flood costs no work.
-    app.add_handler(throttle.gate_handler(), group=-1)
+    # Every update passes its sender's budget first (issue 14): a flood costs no work. Its
+    # own group: within one group only the first handler that matches runs.
+    app.add_handler(throttle.gate_handler(), group=-2)
+    # Edited messages are stopped before anything else can act on them again (group -1 runs
+    # first and its ApplicationHandlerStop ends the update there).
+    for handler in edits.handlers():
+        app.add_handler(handler, group=-1)
     # Membership changes and supergroup moves first: they are not addressed to any feature.
     for handler in membership.handlers():
         app.add_handler(handler)

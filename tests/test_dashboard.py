@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import select
+from telegram import Bot
 
 from bot.config import load_config
 from bot.db import models as m
@@ -22,6 +23,7 @@ from dashboard.auth import (
     check_init_data,
     check_login_widget,
 )
+from sandbox.botapi import Limits, LocalBotAPI
 from tests.harness import BOT_USERNAME, T0, TOKEN, Harness
 from tests.reliability import record
 from tests.webapp import dashboard_server, logged_in, sign_init_data, sign_widget
@@ -311,3 +313,49 @@ async def test_task_page_filters_agree_with_task_command(h: Harness) -> None:
     assert rows["all"] == rows["missing"] + rows["submitted"] == rows["bogus"]
     # Due 5月10日 18:00, now 5月13日: every unit still missing is overdue.
     assert rows["overdue"] == missing > 0
+
+
+async def test_files_stream_from_telegram_or_say_open_in_chat(h: Harness) -> None:
+    office = await h.register("office", name="王主任")
+    contact = await h.register("contact", "甲县", name="甲县联络员")
+    await h.send(contact, "/submit")
+    await h.press(contact, h.last_buttons(contact)[0][1])
+    await h.send_document(contact, name="调研 报告.pdf")
+    await h.press(contact, "sc:ok")
+    content = bytes(range(256)) * 1000  # 256 KB: several chunks
+    async with LocalBotAPI(token=TOKEN, limits=Limits.off()) as srv:
+        uploader = srv.add_user("上传者", started=True)
+        small = srv.send_document(uploader, "a.pdf", content)["message"]["document"]["file_id"]
+        huge = srv.send_document(uploader, "b.zip", b"x" * (20 * 1024 * 1024 + 1))
+        huge_id = huge["message"]["document"]["file_id"]
+        async with h.db.write() as session:
+            submission = await session.scalar(select(m.Submission))
+            assert submission is not None
+            submission.file_id = small
+            sid = submission.id
+        bot = Bot(TOKEN, base_url=srv.base_url, base_file_url=srv.base_file_url)
+        async with bot, dashboard_server(h, bot=bot) as (server, _):
+            base = f"http://127.0.0.1:{server.port}"
+            client = await logged_in(base, TOKEN, office, h.now)
+            async with client:
+                async with client.get(f"{base}/dash/file/{sid}") as response:
+                    assert response.status == 200
+                    assert await response.read() == content
+                    disposition = response.headers["Content-Disposition"]
+                    assert disposition.startswith("attachment;")
+                    assert "filename*=UTF-8''%E8%B0%83%E7%A0%94%20" in disposition
+                    assert response.headers["Content-Type"] == "application/pdf"
+                # The stored size is unknown, Telegram refuses: open it in the chat.
+                async with h.db.write() as session:
+                    found = await session.get_one(m.Submission, sid)
+                    found.file_id, found.file_size = huge_id, None
+                async with client.get(f"{base}/dash/file/{sid}") as response:
+                    assert "请在聊天中查看" in await response.text()
+                # A file_id Telegram no longer knows: one line, no traceback, no token.
+                async with h.db.write() as session:
+                    found = await session.get_one(m.Submission, sid)
+                    found.file_id = "gone"
+                async with client.get(f"{base}/dash/file/{sid}") as response:
+                    text = await response.text()
+                    assert response.status == 502 and "暂时取不到" in text
+                    assert TOKEN not in text

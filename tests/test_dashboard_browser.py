@@ -109,7 +109,7 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
     )
     sending = asyncio.create_task(sender.run())
     try:
-        async with dashboard_server(h) as (server, _):
+        async with dashboard_server(h) as (server, board):
             base = f"http://127.0.0.1:{server.port}"
             # A leader on a phone: the overview equals /status.
             with chromium(*PHONE) as phone:
@@ -122,6 +122,18 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
                 )
                 assert shown["overdue"] == overdue > 0
                 await screenshot(phone, "dashboard-phone.png")
+                # The figures refresh by themselves: a new submission shows up unasked
+                # (every second here instead of every 30 s).
+                board.refresh_seconds = 1
+                await off_loop(phone.get, f"{base}/dash/")
+                await off_loop(wait_for, phone, "main[data-refresh='1']")
+                board.refresh_seconds = 30
+                await submit_document(h, contact_a, "工作部署")
+                await off_loop(
+                    WebDriverWait(phone, 20).until,
+                    lambda d: figures_on(d)["submitted"] == submitted + 1,
+                )
+                submitted += 1
                 # Open a unit from the search box, as a leader would.
                 box = await off_loop(wait_for, phone, "input[name=q]")
                 await off_loop(box.send_keys, "甲县\n")
@@ -133,6 +145,9 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
                 await open_as(desk, base, office, h.now)
                 assert figures_on(desk)["total"] == total
                 await screenshot(desk, "dashboard-desktop.png")
+                await off_loop(desk.get, f"{base}/dash/overdue")
+                await off_loop(wait_for, desk, "h1[data-figure=overdue]")
+                await screenshot(desk, "dashboard-overdue.png")
                 await off_loop(desk.get, f"{base}/dash/review")
                 await off_loop(wait_for, desk, "button[data-action=accept]")
                 await screenshot(desk, "dashboard-review.png")
@@ -165,6 +180,7 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
             # A contact sees only their own unit; another unit's page is refused.
             with chromium(*PHONE) as phone:
                 await open_as(phone, base, contact_b, h.now)
+                await screenshot(phone, "dashboard-phone-contact.png")
                 source = phone.page_source
                 assert "乙县" in source and "甲县" not in source
                 own = re.search(r'href="/dash/unit/(\d+)"', source)

@@ -3,7 +3,8 @@
 The end-to-end test runs `duban run --sandbox` as the README does and plays it in a real
 headless chromium: a contact submits a file, the office accepts it, the clock moves to the
 deadline (each unit still owing gets its nudge, once) and past it (the overdue contact is
-nudged, its head told). It writes the README's screenshots to docs/images/.
+nudged, its head told). It writes the README's screenshots to build/docs/images/ (docs/images/
+too with `pytest --publish-docs`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ from bot.plan.example import first_day, move_dates, moved_example
 from bot.runtime import MovableClock
 from sandbox.moves import next_workday_morning, working_days_later
 from sandbox.web import entities_html
+from tests import outputs
 from tests.browser import chromium
 from tests.cli import clean_env, duban_command
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT / "docs" / "images"
+
+
+def _screenshot(driver: Any, name: str) -> Path:
+    """Save the page as images/<name> of the test outputs; return the build copy."""
+    return outputs.write_bytes(f"images/{name}", driver.get_screenshot_as_png())[0]
+
 
 # ---------------------------------------------------------------------- the clock
 
@@ -384,7 +391,6 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
 ) -> None:
     report = tmp_path / "调研报告.docx"
     report.write_bytes(b"PK\x03\x04 a research report")
-    IMAGES.mkdir(parents=True, exist_ok=True)
     with chromium(1600, 900) as driver:
         page = Page(driver)
         driver.get(sandbox_url)
@@ -411,7 +417,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
             lambda: page.count(f"contact-{done}", ACCEPTED) == 1,
             what="the contact told of the acceptance",
         )
-        driver.save_screenshot(str(IMAGES / "sandbox-submit.png"))
+        _screenshot(driver, "sandbox-submit.png")
 
         # To the deadline: each unit still owing gets its nudge, exactly once.
         deadline = page.next_deadline()  # "12月11日 18:00（周五） · 工作部署情况报告"
@@ -424,7 +430,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
             assert page.count(f"contact-{unit}", DUE) == 1, page.bot_texts(f"contact-{unit}")
         assert page.count(f"contact-{done}", DUE) == 0  # submitted and accepted: no nudge
         page.show(f"contact-{late[0]}")
-        driver.save_screenshot(str(IMAGES / "sandbox-deadline.png"))
+        _screenshot(driver, "sandbox-deadline.png")
 
         # Past the deadline, working day by working day: the overdue contact is nudged and
         # its head told; the unit that submitted hears nothing.
@@ -443,7 +449,7 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         assert page.count(f"head-{done}", ESCALATION) == 0
         assert task.startswith("sub:")
         page.show(f"contact-{late[0]}")
-        driver.save_screenshot(str(IMAGES / "sandbox-escalation.png"))
+        _screenshot(driver, "sandbox-escalation.png")
 
     # The same page on a phone: one pane across the screen, the clock above.
     with chromium(390, 844) as phone:
@@ -453,5 +459,5 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         _wait(lambda: page.count(f"contact-{late[0]}", OVERDUE) >= 1, what="the chat drawn")
         assert 300 <= page.width(f"contact-{late[0]}") <= 390
         time.sleep(0.5)
-        phone.save_screenshot(str(IMAGES / "sandbox-phone.png"))
-    assert os.path.getsize(IMAGES / "sandbox-phone.png") > 10_000
+        shot = _screenshot(phone, "sandbox-phone.png")
+    assert os.path.getsize(shot) > 10_000

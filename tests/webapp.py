@@ -68,6 +68,7 @@ async def dashboard_server(
         default_language="zh",
         bot=extra.get("bot"),
         poke=runtime.poke_sender,
+        refresh_seconds=extra.get("refresh_seconds", 30),
     )
     server = await start_http(config, db or h.db, lambda: h.now, mounts=[mount(board)])
     assert server is not None

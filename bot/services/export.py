@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db import models as m
 from bot.domain.deadlines import days_overdue
+from bot.domain.text import printable
 from bot.i18n import plain
 from bot.services.progress import (
     DONE,
@@ -115,9 +116,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _safe_text(value: Value) -> Value:
-    """Keep a spreadsheet from running plan or user text as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
-        return "'" + value
+    """Keep a spreadsheet from running plan or user text as a formula (CSV injection), and
+    drop control characters a reader would choke on."""
+    if isinstance(value, str):
+        value = printable(value)
+        if value[:1] in FORMULA_STARTS:
+            return "'" + value
     return value
 
 
@@ -125,7 +129,7 @@ def write_csv(export: Export, path: Path) -> None:
     """Write the export as UTF-8 CSV with a BOM so that Excel reads the Chinese text."""
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(export.header)
+        writer.writerow([printable(name) for name in export.header])
         writer.writerows(["" if v is None else _safe_text(v) for v in row] for row in export.rows)
 
 
@@ -305,8 +309,12 @@ async def _submissions(session: AsyncSession, campaign: m.Campaign, lang: str) -
         [col(n) for n in ("phase", "task", "unit", "version", "type", "content", "submitter", "at")]
         + [col(n) for n in ("late", "review", "reviewer", "reviewed_at", "reason")],
     )
-    for sub, phase, task, unit, who, review, reviewer_name in rows:
-        content = sub.file_name if sub.kind in ("document", "photo") else sub.text
+    listed = list(rows)
+    files = await files_of(session, [row[0].id for row in listed])
+    for sub, phase, task, unit, who, review, reviewer_name in listed:
+        # Every file of the version by name, then its text (a caption is the version's text).
+        names = "、".join(f.file_name or f"[{f.kind}]" for f in files.get(sub.id, []))
+        content = "\n".join(part for part in (names, sub.text or "") if part)
         decision = review.decision if review is not None else None
         sheet.rows.append(
             [
@@ -400,7 +408,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
 
     # Write-only mode streams rows: a province-sized campaign fits in memory.
     out = OpenpyxlWorkbook(write_only=True)
-    out.properties.title = book.title[:255]
+    out.properties.title = printable(book.title, multiline=False)[:255]
     out.properties.creator = "duban"
     taken: set[str] = set()
     header_font = Font(bold=True, color="FFFFFF")
@@ -408,7 +416,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
     fills = {k: PatternFill("solid", fgColor=fill) for k, (fill, _) in STATE_STYLES.items()}
     fonts = {k: Font(color=colour) for k, (_, colour) in STATE_STYLES.items()}
     for sheet in book.sheets:
-        ws = out.create_sheet(_sheet_title(sheet.title, taken))
+        ws = out.create_sheet(_sheet_title(printable(sheet.title, multiline=False), taken))
         columns = max([len(sheet.header), *(len(row) for row in sheet.rows)])
         for index in range(columns):
             values: list[Any] = [sheet.header[index] if index < len(sheet.header) else None]
@@ -419,7 +427,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
         ws.auto_filter.ref = f"A1:{last}{len(sheet.rows) + 1}"
         header = []
         for name in sheet.header:
-            cell = _text_cell(WriteOnlyCell(ws, value=name))
+            cell = _text_cell(WriteOnlyCell(ws, value=printable(name)))
             cell.font = header_font
             cell.fill = header_fill
             cell.alignment = Alignment(vertical="center")
@@ -430,7 +438,8 @@ def xlsx_bytes(book: Workbook) -> bytes:
             for item in row:
                 value = item.value
                 if isinstance(value, str):
-                    value = value[:CELL_MAX]
+                    # openpyxl refuses control characters (IllegalCharacterError).
+                    value = printable(value)[:CELL_MAX]
                 cell = _text_cell(WriteOnlyCell(ws, value=value))
                 if item.state in fills:
                     cell.fill = fills[item.state]
@@ -442,3 +451,19 @@ def xlsx_bytes(book: Workbook) -> bytes:
     buffer = io.BytesIO()
     out.save(buffer)
     return buffer.getvalue()
+
+
+async def files_of(
+    session: AsyncSession, submission_ids: list[int]
+) -> dict[int, list[m.SubmissionFile]]:
+    """Return each version's files in the order they were sent, by submission id."""
+    out: dict[int, list[m.SubmissionFile]] = {}
+    for start in range(0, len(submission_ids), 500):
+        chunk = submission_ids[start : start + 500]
+        for row in await session.scalars(
+            select(m.SubmissionFile)
+            .where(m.SubmissionFile.submission_id.in_(chunk))
+            .order_by(m.SubmissionFile.submission_id, m.SubmissionFile.position)
+        ):
+            out.setdefault(row.submission_id, []).append(row)
+    return out

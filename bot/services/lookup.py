@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.errors import UnknownTask, UnknownUnit
-from bot.services.matching import Candidate, choose, rank
+from bot.services.matching import Match, choose
+from bot.services.unit_index import unit_index
 
 
 async def find_unit(session: AsyncSession, campaign_id: int, name: str) -> m.Unit:
-    """Return the live unit whose key, name or alias is exactly `name`."""
+    """Return the live unit whose key, name or alias is exactly `name`.
+
+    Raises UnknownUnit when none is.
+    """
     wanted = name.strip()
-    units = await session.scalars(
-        select(m.Unit).where(m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None))
-    )
-    for unit in units:
-        if wanted in (unit.key, unit.name) or wanted in (unit.aliases or []):
-            return unit
+    index = await unit_index(session, campaign_id)
+    for pos in index.exact.get(wanted, []):
+        return await session.get_one(m.Unit, index.candidates[pos].id)
     raise UnknownUnit(wanted, name=wanted)
 
 
@@ -37,17 +38,11 @@ async def find_task(session: AsyncSession, campaign_id: int, name: str) -> m.Tas
     return task
 
 
-async def unit_candidates(
-    session: AsyncSession, campaign_id: int, only: list[int] | None = None
-) -> list[Candidate]:
-    """Return every live unit's names (key, name, aliases), reading only those columns."""
-    query = select(m.Unit.id, m.Unit.key, m.Unit.name, m.Unit.aliases).where(
-        m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None)
-    )
-    if only is not None:
-        query = query.where(m.Unit.id.in_(only))
-    rows = await session.execute(query.order_by(m.Unit.position))
-    return [Candidate(uid, (key, name, *(aliases or []))) for uid, key, name, aliases in rows]
+async def rank_units(
+    session: AsyncSession, campaign_id: int, text: str, only: list[int] | None = None
+) -> list[Match]:
+    """Return the units the text may mean, best first (see `matching.rank`), from the index."""
+    return (await unit_index(session, campaign_id)).rank(text, only)
 
 
 async def resolve_unit(
@@ -55,21 +50,17 @@ async def resolve_unit(
 ) -> tuple[m.Unit | None, list[m.Unit]]:
     """Return (the unit meant, []) or (None, close alternatives) for a name typed by a person.
 
-    An exact key or name is found through the index first, so a campaign of thousands of
-    units does not have to be compared name by name.
+    Everything is answered by the campaign's unit-name index (no scan of the units table):
+    an exact key or name first, then what `rank_units` finds.
     """
     wanted = text.strip()
-    query = select(m.Unit).where(
-        m.Unit.campaign_id == campaign_id,
-        m.Unit.archived_at.is_(None),
-        or_(m.Unit.name == wanted, m.Unit.key == wanted),
-    )
-    if only is not None:
-        query = query.where(m.Unit.id.in_(only))
-    exact = await session.scalar(query.limit(1))
-    if exact is not None:
-        return exact, []
-    best, close = choose(rank(wanted, await unit_candidates(session, campaign_id, only)))
+    index = await unit_index(session, campaign_id)
+    allowed = None if only is None else set(only)
+    for pos in index.exact.get(wanted, []):
+        candidate = index.candidates[pos]
+        if wanted in candidate.names[:2] and (allowed is None or candidate.id in allowed):
+            return await session.get_one(m.Unit, candidate.id), []
+    best, close = choose(index.rank(wanted, only))
     if best is not None:
         return await session.get_one(m.Unit, best.id), []
     units = [await session.get_one(m.Unit, c.id) for c in close]

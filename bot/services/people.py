@@ -21,7 +21,11 @@ async def touch_person(
     username: str | None = None,
     is_group: bool = False,
 ) -> m.Person:
-    """Return the person for a Telegram id, creating it; a person who writes is reachable."""
+    """Return the person for a Telegram id, creating it (reachable), updating name and username.
+
+    An existing person's reachability is not touched here: `bot.services.reachability`
+    decides it (and tells the office), called by whoever knows the chat is open again.
+    """
     found = select(m.Person).where(m.Person.telegram_id == telegram_id)
     person = await session.scalar(found)
     if person is None:
@@ -48,9 +52,6 @@ async def touch_person(
         person.name = name
     if username != person.username:
         person.username = username
-    if not person.reachable:
-        person.reachable = True
-        person.unreachable_since = None
     return person
 
 
