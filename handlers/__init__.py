@@ -18,6 +18,8 @@ from handlers import (
     review,
     start,
     submit,
+    unit_report,
+    work,
 )
 
 
@@ -30,7 +32,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
     # Commands and buttons, one module per feature; their prefixes never overlap.
-    for module in (queries, submit, review, extend, nudge, admin, reports):
+    for module in (queries, submit, review, extend, nudge, admin, reports, work, unit_report):
         for handler in module.handlers():
             app.add_handler(handler)
     # Plain messages last: an open conversation takes them, else they are questions;

@@ -8,7 +8,7 @@ from telegram.ext import BaseHandler, MessageHandler, filters
 from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
-from handlers import extend, queries, review, submit
+from handlers import extend, queries, review, submit, unit_report, work
 from handlers.common import Context, Ctx, button, is_group, run_feature
 
 
@@ -44,6 +44,15 @@ async def route(ctx: Ctx) -> None:
                 return
             if conversation.kind == extend.KIND and text:
                 await extend.take_text(ctx, data, text)
+                return
+            if conversation.kind in work.KINDS:
+                await work.take_message(ctx, conversation.kind, data)
+                return
+            if conversation.kind == unit_report.KIND:
+                await unit_report.take_message(ctx, data)
+                return
+            if conversation.kind == unit_report.REASON and text:
+                await unit_report.take_reason(ctx, data, text)
                 return
     if ctx.caller is None:
         ctx.say(t("help.stranger", ctx.lang))
@@ -84,7 +93,14 @@ async def unknown_button(ctx: Ctx) -> None:
 
 def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the message router and the catch-all for unknown buttons (after every other)."""
-    content = (filters.TEXT & ~filters.COMMAND) | filters.Document.ALL | filters.PHOTO
+    content = (
+        (filters.TEXT & ~filters.COMMAND)
+        | filters.Document.ALL
+        | filters.PHOTO
+        | filters.VIDEO
+        | filters.AUDIO
+        | filters.VOICE
+    )
     return [
         MessageHandler(content & ~filters.UpdateType.EDITED, on_message),
         MessageHandler(filters.COMMAND & ~filters.UpdateType.EDITED, on_unknown_command),

@@ -15,6 +15,7 @@ from bot.services.lookup import resolve_unit
 from bot.services.lookup import unit_candidates as unit_names
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
+from bot.services.unit_reports import reports_of_unit
 from handlers.common import Context, Ctx, button, button_id, command, parse_id
 from handlers.views import (
     campaign_view,
@@ -22,6 +23,7 @@ from handlers.views import (
     overdue_view,
     status_buttons,
     task_view,
+    unit_reports_view,
     unit_view,
 )
 
@@ -77,7 +79,11 @@ async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
             [(t("chat.version_button", ctx.lang, task=title, version=version), f"ver:{sid}")]
             for sid, version, title in subs[-20:]
         ]
-    ctx.say(unit_view(unit, views, caller.campaign.timezone, ctx.now, ctx.lang), buttons)
+    text = unit_view(unit, views, caller.campaign.timezone, ctx.now, ctx.lang)
+    reports = await reports_of_unit(ctx.session, caller.campaign.id, unit.id)
+    if reports:
+        text = "\n".join([text, *unit_reports_view(reports, caller.campaign.timezone, ctx.lang)])
+    ctx.say(text, buttons)
 
 
 async def show_task(ctx: Ctx, caller: Caller, task: m.Task) -> None:

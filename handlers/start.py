@@ -87,13 +87,13 @@ async def help_command(ctx: Ctx) -> None:
     if caller is None:
         ctx.say(t("help.stranger", ctx.lang))
         return
-    sections = [t("help.everyone", ctx.lang)]
+    sections: list[str] = [t("help.everyone", ctx.lang)]
     if caller.unit_ids:
-        sections.append(t("help.unit", ctx.lang))
+        sections.append(t("help.unit", ctx.lang) + "\n" + t("help.work_unit", ctx.lang))
     if caller.is_office:
-        sections.append(t("help.office", ctx.lang))
+        sections.append(t("help.office", ctx.lang) + "\n" + t("help.work_office", ctx.lang))
     if caller.is_leader and not caller.is_office:
-        sections.append(t("help.leader", ctx.lang))
+        sections.append(t("help.leader", ctx.lang) + "\n" + t("help.work_leader", ctx.lang))
     if caller.is_admin:
         sections.append(t("help.admin", ctx.lang))
     ctx.say("\n\n".join(sections))

@@ -79,12 +79,17 @@ class _Sync:
         self.now = now
 
     async def sync(
-        self, model: Any, label: str, campaign_id: int, wanted: Sequence[tuple[str, dict[str, Any]]]
+        self,
+        model: Any,
+        label: str,
+        campaign_id: int,
+        wanted: Sequence[tuple[str, dict[str, Any]]],
+        *where: Any,
     ) -> dict[str, Any]:
         rows = {
             r.key: r
             for r in await self.session.scalars(
-                select(model).where(model.campaign_id == campaign_id)
+                select(model).where(model.campaign_id == campaign_id, *where)
             )
         }
         out: dict[str, Any] = {}
@@ -230,7 +235,8 @@ async def apply_plan(
                 )
             )
             position += 1
-    tasks = await sync.sync(m.Task, "tasks", cid, task_values)
+    # Tasks added in chat are not the plan's to change or archive (SPEC §4.6).
+    tasks = await sync.sync(m.Task, "tasks", cid, task_values, m.Task.origin == "plan")
 
     await _sync_assignments(session, plan, report, cid, units, tasks, now)
 
@@ -273,7 +279,9 @@ async def _sync_assignments(
                     m.Assignment.due_at,
                     m.Assignment.plan_due_at,
                     m.Assignment.archived_at,
-                ).where(m.Assignment.campaign_id == campaign_id)
+                )
+                .join(m.Task, m.Task.id == m.Assignment.task_id)
+                .where(m.Assignment.campaign_id == campaign_id, m.Task.origin == "plan")
             )
         )
     }
