@@ -229,8 +229,10 @@ def task_view(task: m.Task, views: list[AssignmentView], tz: str, now: datetime,
     missing = [v for v in views if v.status in ("pending", "returned")]
     # The worst offenders first: the longest overdue at the top.
     missing.sort(key=lambda v: v.due_at)
+    mark = t("work.task_added_mark", lang) if task.origin == "chat" else ""
     lines: list[str] = [
-        t("chat.task_title", lang, title=task.title, due=format_moment(task.due_at, tz, lang)),
+        t("chat.task_title", lang, title=task.title, due=format_moment(task.due_at, tz, lang))
+        + mark,
         t(
             "chat.task_figures",
             lang,

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.plan import parse_plan
+from bot.services.export import build_workbook
 from bot.services.plan_load import load_plan_into
+from scheduler.planner import plan_tick
 from tests.conftest import EXAMPLE
 from tests.harness import T0, Harness, User, texts
 from tests.reliability import record
@@ -207,6 +209,12 @@ async def test_notice_receipts_and_remind_again(h: Harness) -> None:
     leader = await h.register("leader")
     assert "甲县总工会" in "\n".join(texts(await h.press(leader, f"nv:{nid}")))
     assert "只供办公室使用" in "\n".join(texts(await h.press(leader, f"nrm:{nid}")))
+    async with h.db.read() as session:
+        campaign = await session.scalar(select(m.Campaign))
+        assert campaign is not None
+        book = await build_workbook(session, campaign, h.now, "zh")
+    [sheet] = [s for s in book.sheets if s.title == "通知回执"]
+    assert sorted(str(row[4].value) for row in sheet.rows) == ["否"] * 4 + ["是"]
     record("abuse", "a forged 收到 button for another unit", 1, "nothing recorded")
     record("abuse", "remind again within 5 minutes", 1, "refused; nothing sent")
 
@@ -267,7 +275,52 @@ async def test_report_with_files_accept_and_return(h: Harness) -> None:
     # /unit lists the unit's reports.
     view = "\n".join(await h.send(office, "/unit 甲县"))
     assert "情况报告（2）" in view
+    # The export has a sheet of reports.
+    async with h.db.read() as session:
+        campaign = await session.scalar(select(m.Campaign))
+        assert campaign is not None
+        book = await build_workbook(session, campaign, h.now, "zh")
+    [sheet] = [s for s in book.sheets if s.title == "情况报告"]
+    assert [(row[0].value, row[5].value) for row in sheet.rows] == [
+        ("甲县总工会", "已通过"),
+        ("甲县总工会", "已退回"),
+    ]
     # Office cannot /report; an empty draft cannot be sent.
     assert "只供各单位" in (await h.send(office, "/report"))[0]
     await h.send(contact, "/report")
     assert any("还没有内容" in s for s in texts(await h.press(contact, "rs:ok")))
+
+
+async def test_notice_deadline_nudges_units_not_received(h: Harness) -> None:
+    office = await h.register("office")
+    a = await h.register("contact", "甲县")
+    b = await h.register("contact", "乙县")
+    await h.send(office, "/notice 请确认收到")
+    await h.press(office, "wu:pick")
+    for key in ("county-a", "county-b"):
+        await h.press(office, f"wu:t:{await unit_id(h, key)}")
+    await h.press(office, "wu:done")
+    await h.send(office, "5月9日 12:00")  # Tuesday noon
+    await h.press(office, "wc:ok")
+    [row] = [r for r in await h.outbox("notice") if r.chat_id == a.id]
+    await h.press(a, row.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+
+    async def nudged(at: datetime) -> list[int]:
+        await plan_tick(h.db, at, default_language="zh")
+        return sorted(r.chat_id for r in await h.outbox("nudge") if r.key.startswith("notice-due"))
+
+    due = datetime(2017, 5, 9, 4, 0, tzinfo=UTC)
+    assert await nudged(due - timedelta(minutes=1)) == []
+    assert await nudged(due) == [b.id]  # 甲县 has received it
+    assert await nudged(due + timedelta(minutes=5)) == [b.id]  # once per stage
+    # The next working day at noon: the first overdue nudge.
+    assert await nudged(due + timedelta(days=1)) == [b.id, b.id]
+    texts_b = [r.payload["text"] for r in await h.outbox("nudge") if r.key.startswith("notice-due")]
+    assert all("逾期未确认" in x for x in texts_b)
+    # Once 乙县 confirms, nothing more is planned.
+    row_b = next(r for r in await h.outbox("notice") if r.chat_id == b.id)
+    await h.press(b, row_b.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    assert await nudged(due + timedelta(days=2)) == [b.id, b.id]
+    async with h.db.read() as session:
+        notice = await session.scalar(select(m.Notice))
+    assert notice is not None and notice.next_check_at is None

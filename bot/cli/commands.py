@@ -453,6 +453,62 @@ async def remind(args: argparse.Namespace) -> int:
     return 0
 
 
+async def task_add(args: argparse.Namespace) -> int:
+    """Add a task of the current phase, as /assign does in the chat (audited as `cli`)."""
+    from bot.services.adhoc import NoUnits, add_task, read_deadline, target_units
+
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    moment = now()
+    try:
+        async with db.write() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            due = await read_deadline(session, campaign, args.due, now=moment)
+            if args.unit:
+                chosen = [(await find_unit(session, campaign.id, name)).id for name in args.unit]
+                units = await target_units(session, campaign.id, "units", chosen)
+            elif args.kind:
+                wanted = args.kind.strip()
+                kind = await session.scalar(
+                    select(m.UnitKind).where(
+                        m.UnitKind.campaign_id == campaign.id,
+                        m.UnitKind.archived_at.is_(None),
+                        (m.UnitKind.key == wanted) | (m.UnitKind.name == wanted),
+                    )
+                )
+                if kind is None:
+                    raise NoUnits()
+                units = await target_units(session, campaign.id, f"kind:{kind.id}")
+            else:
+                units = await target_units(session, campaign.id, "all")
+            added = await add_task(
+                session,
+                campaign,
+                title=args.title,
+                due_at=due,
+                evidence=args.evidence,
+                units=units,
+                description=args.instructions,
+                actor="cli",
+                now=moment,
+                default_language=lang,
+            )
+            tz = campaign.timezone
+    finally:
+        await db.dispose()
+    out(
+        plain(
+            "work.assign_done",
+            lang,
+            title=added.task.title,
+            due=format_moment(added.task.due_at, tz, lang),
+            count=added.units,
+        )
+    )
+    return 0
+
+
 async def db_upgrade(args: argparse.Namespace) -> int:
     """Apply the database migrations."""
     config = _config(args)

@@ -85,6 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     calendar.set_defaults(func=commands.calendar)
 
+    task = sub.add_parser("task", help="tasks added outside the plan file")
+    task_sub = task.add_subparsers(dest="task_command", required=True)
+    add = task_sub.add_parser(
+        "add", parents=[common, campaign], help="add a task of the current phase (as /assign)"
+    )
+    add.add_argument("title", metavar="TITLE")
+    add.add_argument(
+        "--due", required=True, metavar="WHEN", help="5月20日 17:00, 24小时内, 3天内, 3个工作日内"
+    )
+    add.add_argument("--evidence", choices=("file", "text", "any", "none"), default="file")
+    add.add_argument("--kind", metavar="KIND", help="only the units of this kind (key or name)")
+    add.add_argument("--unit", metavar="UNIT", action="append", help="only this unit (repeatable)")
+    add.add_argument("--instructions", metavar="TEXT", default="", help="instructions text")
+    add.set_defaults(func=commands.task_add)
+
     remind = sub.add_parser(
         "remind", parents=[common, campaign], help="preview the reminders the bot will send"
     )

@@ -29,7 +29,7 @@ MAX_DAYS = 366
 MAX_WORKDAYS = 260
 
 _RELATIVE = re.compile(
-    r"^(?:在|于)?\s*(?P<n>[0-9零〇一二两三四五六七八九十百]+)\s*"
+    r"^(?:在|于)?\s*(?P<n>[0-9零〇一二两三四五六七八九十百千万]+)\s*"
     r"(?P<unit>个?小时|个?钟头|天|日|个?工作日|h|hours?|d|days?|working\s*days?|workdays?|wd)"
     r"\s*(?:内|之内|以内)?$",
     re.IGNORECASE,

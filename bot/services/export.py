@@ -338,6 +338,15 @@ async def build_workbook(
         flat,
         await _submissions(session, campaign, lang),
     ]
+    # Work outside the plan (SPEC §4.6): reports and notices, when there are any.
+    from bot.services.export_work import notices_sheet, reports_sheet
+
+    for extra in (
+        await reports_sheet(session, campaign, lang),
+        await notices_sheet(session, campaign, lang),
+    ):
+        if extra.rows:
+            sheets.append(extra)
     return Workbook(campaign.title, sheets, len(views))
 
 

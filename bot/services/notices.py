@@ -64,7 +64,10 @@ def title_of(notice: m.Notice, limit: int = 30) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-def _payload(notice: m.Notice, unit: m.Unit, lang: str, tz: str, *, again: bool) -> dict[str, Any]:
+def notice_payload(
+    notice: m.Notice, unit: m.Unit, lang: str, tz: str, *, heading: str = "work.notice_message"
+) -> dict[str, Any]:
+    """Return the Bot API payload of a notice to one unit, with its 收到 button."""
     deadline = (
         t("work.notice_deadline", lang, due=format_moment(notice.deadline_at, tz, lang))
         if notice.deadline_at is not None
@@ -73,7 +76,7 @@ def _payload(notice: m.Notice, unit: m.Unit, lang: str, tz: str, *, again: bool)
     limit = CAPTION_TEXT_LIMIT if notice.file_id else TEXT_LIMIT
     body = (notice.text or "")[:limit]
     text = t(
-        "work.notice_again" if again else "work.notice_message",
+        heading,
         lang,
         unit=unit.name,
         body=body,
@@ -126,8 +129,12 @@ async def _push_to_units(
             contacts,
             key=f"{key}:{unit.id}",
             kind="notice",
-            build=lambda lang, unit=unit: _payload(  # type: ignore[misc]
-                notice, unit, lang, campaign.timezone, again=again
+            build=lambda lang, unit=unit: notice_payload(  # type: ignore[misc]
+                notice,
+                unit,
+                lang,
+                campaign.timezone,
+                heading="work.notice_again" if again else "work.notice_message",
             ),
             now=now,
             default_language=default_language,
