@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Message, Update
 from telegram.ext import BaseHandler
 
@@ -108,18 +109,23 @@ async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:
     if entry is None and not text:
         ctx.say(t("work.report_unsupported", ctx.lang))
         return
+    # An album's messages may be handled at once: read the draft under a row lock
+    # (PostgreSQL; SQLite's writes are serialised already) so that no file is lost.
+    found = await ctx.session.scalar(
+        select(m.Conversation)
+        .where(m.Conversation.person_id == ctx.person.id, m.Conversation.chat_id == ctx.chat_id)
+        .with_for_update()
+    )
+    if found is None or found.kind != KIND:
+        raise StaleButton()
+    data = dict(found.data)
     files = list(data.get("files") or [])
     if entry is not None and len(files) < MAX_FILES:
         files.append(entry)
     joined = "\n".join(x for x in (str(data.get("text") or ""), text) if x)[:TEXT_LIMIT]
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {**data, "text": joined, "files": files},
-        ctx.now,
-    )
+    found.data = {**data, "text": joined, "files": files}
+    found.updated_at = ctx.now
+    found.expires_at = ctx.now + conversations.TTL
     ctx.say(
         t(
             "work.report_got",

@@ -325,7 +325,9 @@ async def on_confirm(ctx: Ctx) -> None:
     query = ctx.update.callback_query
     assert query is not None and ctx.person is not None
     if query.data == "wc:no":
-        await _current(ctx, "title", "deadline", "evidence", "units", "instructions", "content")
+        await _current(
+            ctx, "title", "deadline", "evidence", "units", "instructions", "content", "confirm"
+        )
         await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return

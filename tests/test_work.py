@@ -324,3 +324,19 @@ async def test_notice_deadline_nudges_units_not_received(h: Harness) -> None:
     async with h.db.read() as session:
         notice = await session.scalar(select(m.Notice))
     assert notice is not None and notice.next_check_at is None
+
+
+async def test_cancel_at_any_step_keeps_nothing(h: Harness) -> None:
+    office = await h.register("office")
+    await h.send(office, "/assign 要取消的任务")
+    await h.send(office, "3天内")
+    await h.press(office, "we:text")
+    await h.press(office, "wu:all")
+    await h.press(office, "wi:skip")
+    said = texts(await h.press(office, "wc:no"))
+    assert any("已取消" in s for s in said)
+    # The confirm button of the cancelled exchange is stale now.
+    assert not any("已新增任务" in s for s in texts(await h.press(office, "wc:ok")))
+    async with h.db.read() as session:
+        assert await session.scalar(select(m.Task).where(m.Task.origin == "chat")) is None
+        assert await session.scalar(select(m.Conversation)) is None
