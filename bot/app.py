@@ -10,6 +10,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
 
 import handlers
 from bot.config import Config
@@ -26,20 +27,32 @@ from bot.services.plan_load import load_plan_into
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
-from scheduler.limits import TelegramLimiter
-from scheduler.tick import Scheduler, limits_of
+from scheduler.limits import RateLimits, TelegramLimiter
+from scheduler.tick import LIMITS_KEY, Scheduler, limits_of
 
 log = logging.getLogger("duban")
 BOT_USERNAME_SETTING = "bot_username"
 
 
 def build_application(
-    config: Config, db: Database, clock: Clock = system_clock
+    config: Config,
+    db: Database,
+    clock: Clock = system_clock,
+    *,
+    request: BaseRequest | None = None,
+    limits: RateLimits | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """Build the python-telegram-bot Application with every handler registered."""
+    """Build the python-telegram-bot Application with every handler registered.
+
+    `request` replaces PTB's HTTP layer (the handler tests answer the Bot API offline with
+    it); `limits` replaces the flood limits made from the config (tests that must not wait).
+    Everything else is what `duban run` serves with.
+    """
     token = config.require_token()
     runtime = Runtime(config=config, db=db, clock=clock)
-    app = (
+    if limits is not None:
+        runtime.extras[LIMITS_KEY] = limits
+    builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(config.telegram.base_url)
@@ -47,8 +60,10 @@ def build_application(
         .concurrent_updates(True)
         # Replies and the outbox sender share one view of Telegram's flood limits.
         .rate_limiter(TelegramLimiter(limits_of(runtime)))
-        .build()
     )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
     app.bot_data["runtime"] = runtime
     handlers.register(app)
     return app
