@@ -33,7 +33,7 @@ PRIVATE = (
     "lang",
     "help",
 )
-GROUP = ("status", "unit", "task", "overdue", "chart", "help")
+GROUP = ("status", "unit", "task", "overdue", "notice", "chart", "help")
 
 
 async def set_commands(

@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.plan import parse_plan
+from bot.reports.ics import unit_calendar
 from bot.services.export import build_workbook
 from bot.services.plan_load import load_plan_into
+from bot.services.progress import campaign_progress
 from scheduler.planner import plan_tick
 from tests.conftest import EXAMPLE
 from tests.harness import T0, Harness, User, texts
@@ -108,6 +110,15 @@ async def test_assign_adds_a_task_that_behaves_like_a_plan_task(h: Harness) -> N
     assert any("检查情况一页纸小结" in s for s in await h.send(office, "/status"))
     assert any("乙县总工会" in s for s in await h.send(office, "/task 检查情况一页纸小结"))
     assert any("检查情况一页纸小结" in s for s in await h.send(contact, "/mine"))
+    # The unit's calendar and the chart's figures hold it too.
+    async with h.db.read() as session:
+        campaign = await session.scalar(select(m.Campaign))
+        unit = await session.scalar(select(m.Unit).where(m.Unit.key == "county-b"))
+        assert campaign is not None and unit is not None
+        ics, _ = await unit_calendar(session, campaign, unit, h.now, "zh")
+        progress = await campaign_progress(session, campaign, h.now)
+    assert "检查情况一页纸小结" in ics.decode()
+    assert any(x.title == "检查情况一页纸小结" and x.total == 5 for x in progress.tasks)
     # A plan reload neither archives nor changes it.
     await load_plan_into(
         h.db, parse_plan(EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE)), now=h.now
