@@ -106,7 +106,11 @@ async def plan_load(args: argparse.Namespace) -> int:
 
 
 async def invite(args: argparse.Namespace) -> int:
-    """Make, list or revoke invite codes."""
+    """Make, list or revoke invite codes (`--all`: one per unit, into a sheet or cards)."""
+    if getattr(args, "all", False):
+        from bot.cli.intake import invite_all
+
+        return await invite_all(args)
     config = _config(args)
     lang = config.ui.default_language
     db = await _open_db(config)

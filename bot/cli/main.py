@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from bot.cli import commands
+from bot.cli import commands, intake
 from bot.config import ConfigError
 from bot.errors import DubanError
 from bot.i18n import plain
@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     load = plan_sub.add_parser("load", parents=[common], help="create or update the campaign")
     load.add_argument("plan", metavar="PLAN")
     load.set_defaults(func=commands.plan_load)
+    draft = plan_sub.add_parser(
+        "draft", parents=[common], help="draft a plan from a notice (.txt, .docx, .pdf)"
+    )
+    draft.add_argument("notice", metavar="NOTICE")
+    draft.add_argument("--year", type=int, help="the campaign's year, when the notice lacks it")
+    draft.add_argument("--units", metavar="ROSTER", help="fill [[units]] from this roster")
+    draft.add_argument("--kind", metavar="K", help="with --units: kind of units without one")
+    draft.add_argument("-o", "--output", metavar="PLAN", required=True, help="plan file")
+    draft.set_defaults(func=intake.plan_draft)
 
     invite = sub.add_parser(
         "invite", parents=[common, campaign], help="make or manage invite codes"
@@ -52,7 +61,27 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--expires", default="7d", help="validity, e.g. 7d (default), 12h")
     invite.add_argument("--revoke", metavar="CODE", help="withdraw a code")
     invite.add_argument("--list", action="store_true", help="list the campaign's invites")
+    invite.add_argument("--all", action="store_true", help="one invite per unit (contact, head)")
+    invite.add_argument("--kind", metavar="K", help="with --all: only units of this kind")
+    invite.add_argument(
+        "--renew", action="store_true", help="with --all: replace unused codes with new ones"
+    )
+    invite.add_argument("-o", "--output", metavar="FILE", help="with --all: .xlsx or .pdf")
+    invite.add_argument(
+        "--roster", metavar="ROSTER", help="with --all: the roster, for the contacts' names"
+    )
     invite.set_defaults(func=commands.invite)
+
+    units = sub.add_parser("units", help="unit rosters")
+    units_sub = units.add_subparsers(dest="units_command", required=True, metavar="ACTION")
+    units_import = units_sub.add_parser(
+        "import", parents=[common], help="read a roster (.xlsx, .csv) into plan TOML"
+    )
+    units_import.add_argument("roster", metavar="ROSTER")
+    units_import.add_argument("--into", metavar="PLAN", help="replace the units of this plan")
+    units_import.add_argument("-o", "--output", metavar="FILE", help="write the TOML here")
+    units_import.add_argument("--kind", metavar="K", help="the kind of units whose row has none")
+    units_import.set_defaults(func=intake.units_import)
 
     status = sub.add_parser("status", parents=[common, campaign], help="progress table")
     status.add_argument("--unit", metavar="NAME", help="one unit's tasks")

@@ -148,7 +148,8 @@ class Task(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id"))
-    key: Mapped[str] = mapped_column(String(64))
+    # A recurring task's occurrence is keyed `<series>@<date>` (64 + 11 characters).
+    key: Mapped[str] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime]
@@ -158,12 +159,20 @@ class Task(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
+<<<<<<< HEAD
     # "plan" (from the plan file) or "chat" (added with /assign or `duban task add`): a plan
     # reload never archives or changes a task added in chat (SPEC §4.6).
     origin: Mapped[str] = mapped_column(String(8), default="plan", server_default="plan")
     # Instructions attached as a file when the task was added in chat (Telegram file_id).
     instructions_file_id: Mapped[str | None] = mapped_column(Text)
     instructions_file_name: Mapped[str | None] = mapped_column(Text)
+=======
+    # An occurrence of a recurring task (`repeat`): the plan's task key and title, and the
+    # occurrence's local date. None for a task with one deadline.
+    series: Mapped[str | None] = mapped_column(String(64))
+    series_title: Mapped[str | None] = mapped_column(Text)
+    occurrence: Mapped[date | None] = mapped_column(Date)
+>>>>>>> main
 
 
 class Person(Base):
