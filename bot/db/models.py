@@ -159,20 +159,17 @@ class Task(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
-<<<<<<< HEAD
+    # An occurrence of a recurring task (`repeat`): the plan's task key and title, and the
+    # occurrence's local date. None for a task with one deadline.
+    series: Mapped[str | None] = mapped_column(String(64))
+    series_title: Mapped[str | None] = mapped_column(Text)
+    occurrence: Mapped[date | None] = mapped_column(Date)
     # "plan" (from the plan file) or "chat" (added with /assign or `duban task add`): a plan
     # reload never archives or changes a task added in chat (SPEC §4.6).
     origin: Mapped[str] = mapped_column(String(8), default="plan", server_default="plan")
     # Instructions attached as a file when the task was added in chat (Telegram file_id).
     instructions_file_id: Mapped[str | None] = mapped_column(Text)
     instructions_file_name: Mapped[str | None] = mapped_column(Text)
-=======
-    # An occurrence of a recurring task (`repeat`): the plan's task key and title, and the
-    # occurrence's local date. None for a task with one deadline.
-    series: Mapped[str | None] = mapped_column(String(64))
-    series_title: Mapped[str | None] = mapped_column(Text)
-    occurrence: Mapped[date | None] = mapped_column(Date)
->>>>>>> main
 
 
 class Person(Base):
