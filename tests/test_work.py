@@ -351,3 +351,22 @@ async def test_cancel_at_any_step_keeps_nothing(h: Harness) -> None:
     async with h.db.read() as session:
         assert await session.scalar(select(m.Task).where(m.Task.origin == "chat")) is None
         assert await session.scalar(select(m.Conversation)) is None
+
+
+async def test_the_digest_counts_new_reports_and_open_notices(h: Harness) -> None:
+    office = await h.register("office")
+    contact = await h.register("contact", "甲县")
+    await h.send(contact, "/report")
+    await h.send(contact, "情况一切正常。")
+    await h.press(contact, "rs:ok")
+    await h.send(office, "/notice 请确认收到")
+    await h.press(office, "wu:all")
+    await h.press(office, "wd:none")
+    await h.press(office, "wc:ok")
+    # Tuesday 09:00 in Shanghai: the daily digest.
+    await plan_tick(h.db, datetime(2017, 5, 9, 1, 0, tzinfo=UTC), default_language="zh")
+    digest = "\n".join(
+        r.payload["text"] for r in await h.outbox("digest") if r.chat_id == office.id
+    )
+    assert "新情况报告：1 份" in digest
+    assert "未全部收到的通知" in digest and "请确认收到：已收到 0/13" in digest
