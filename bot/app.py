@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
@@ -25,6 +28,8 @@ from bot.runtime import Clock, Runtime, system_clock
 from bot.services.invites import has_admin
 from bot.services.plan_load import load_plan_into
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
+from dashboard import dashboard_for, mount
+from handlers.dashboard import set_menu_button
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
 from scheduler.limits import RateLimits, TelegramLimiter
@@ -32,6 +37,10 @@ from scheduler.tick import LIMITS_KEY, Scheduler, limits_of
 
 log = logging.getLogger("duban")
 BOT_USERNAME_SETTING = "bot_username"
+
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+# Called once the bot serves updates and the scheduler runs (the sandbox populates its world).
+OnStarted = Callable[[AnyApplication, Scheduler], Awaitable[None]]
 
 
 def build_application(
@@ -80,8 +89,19 @@ async def remember_username(db: Database, username: str, clock: Clock) -> None:
             setting.updated_at = clock()
 
 
-async def run_bot(config: Config, plan_path: str | None = None) -> int:
-    """Migrate, load the plan if given, and serve Telegram updates until stopped."""
+async def run_bot(
+    config: Config,
+    plan_path: str | None = None,
+    *,
+    clock: Clock = system_clock,
+    routes: Sequence[web.RouteDef] = (),
+    on_started: OnStarted | None = None,
+) -> int:
+    """Migrate, load the plan if given, and serve Telegram updates until stopped.
+
+    `clock` is the product's clock for everything (the sandbox passes a movable one);
+    `routes` are added to duban's web server; `on_started` runs once everything serves.
+    """
     protect(config.require_token())
     if config.telegram.mode == "webhook":
         protect(check_webhook_config(config)[1])
@@ -96,19 +116,19 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
             if before != after:
                 log.info("database migrated from %s to %s", before or "empty", after)
             if plan_path:
-                await _load_plan(db, plan_path)
+                await _load_plan(db, plan_path, clock())
         async with db.read() as session:
-            if not await has_admin(session):
+            if not await has_admin(session) and on_started is None:
                 log.warning("%s", plain("cli.no_admin", lang))
-        app = build_application(config, db)
-        await _serve(app, db, leader, config)
+        app = build_application(config, db, clock)
+        await _serve(app, db, leader, config, routes=routes, on_started=on_started)
     finally:
         await leader.release()
         await db.dispose()
     return 0
 
 
-async def _load_plan(db: Database, plan_path: str) -> None:
+async def _load_plan(db: Database, plan_path: str, now: datetime) -> None:
     # Reading the plan before the bot serves anyone blocks nobody.
     plan_text = Path(plan_path).read_text(encoding="utf-8")  # noqa: ASYNC240
     plan = load_plan(plan_path)
@@ -117,7 +137,7 @@ async def _load_plan(db: Database, plan_path: str) -> None:
     report = await load_plan_into(
         db,
         plan,
-        now=system_clock(),
+        now=now,
         actor="run",
         plan_text=plan_text,
     )
@@ -125,10 +145,13 @@ async def _load_plan(db: Database, plan_path: str) -> None:
 
 
 async def _serve(
-    app: Application[Any, Any, Any, Any, Any, Any],
+    app: AnyApplication,
     db: Database,
     leader: Leadership,
     config: Config,
+    *,
+    routes: Sequence[web.RouteDef] = (),
+    on_started: OnStarted | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,16 +160,21 @@ async def _serve(
     runtime: Runtime = app.bot_data["runtime"]
     webhook = config.telegram.mode == "webhook"
     async with app:
-        await remember_username(db, app.bot.username, system_clock)
+        await remember_username(db, app.bot.username, runtime.clock)
         log.info("connected as @%s", app.bot.username)
         await set_commands(app, runtime.default_language)
         await app.start()
-        routes = []
+        served = list(routes)
         if webhook:
             url, secret = check_webhook_config(config)
-            routes.append(webhook_route(app, webhook_path(url), secret))
-        # The web server: /healthz, calendar feeds, and in webhook mode the update endpoint.
-        http_server = await start_http(config, db, runtime.clock, routes=routes)
+            served.append(webhook_route(app, webhook_path(url), secret))
+        # The web server: /healthz, calendar feeds, the dashboard (with [http] public_url),
+        # and in webhook mode the update endpoint.
+        board = dashboard_for(runtime, app.bot)
+        http_server = await start_http(
+            config, db, runtime.clock, routes=served, mounts=[mount(board)] if board else []
+        )
+        await set_menu_button(app, config)
         if webhook:
             url, secret = check_webhook_config(config)
             await app.bot.set_webhook(
@@ -164,6 +192,8 @@ async def _serve(
             log.info("polling for updates")
         scheduler = Scheduler(runtime, app.bot, leader)
         await scheduler.start()
+        if on_started is not None:
+            await on_started(app, scheduler)
         await stop.wait()
         log.info("stopping")
         # The sender first: what is in flight still needs the bot, and is recorded as sent.

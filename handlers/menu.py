@@ -21,6 +21,7 @@ PRIVATE = (
     "chart",
     "export",
     "calendar",
+    "dashboard",
     "invite",
     "people",
     "revoke",
@@ -33,7 +34,7 @@ PRIVATE = (
     "lang",
     "help",
 )
-GROUP = ("status", "unit", "task", "overdue", "notice", "chart", "help")
+GROUP = ("status", "unit", "task", "overdue", "notice", "chart", "dashboard", "help")
 
 
 async def set_commands(

@@ -54,10 +54,14 @@ def out(text: str = "") -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Run the bot until it is stopped."""
+    """Run the bot until it is stopped (`--sandbox`: against the local Bot API server)."""
     from bot.app import run_bot
 
     config = _config(args)
+    if getattr(args, "sandbox", False):
+        from sandbox.runner import run_sandbox
+
+        return await run_sandbox(config, args.plan)
     config.require_token()
     return await run_bot(config, plan_path=args.plan)
 

@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run the bot")
     run.add_argument("--plan", metavar="PLAN", help="load or update this plan first")
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="no Telegram: a local Bot API server, a page to play every role, a movable clock",
+    )
     run.set_defaults(func=commands.run)
 
     plan = sub.add_parser("plan", help="check or load a plan file")

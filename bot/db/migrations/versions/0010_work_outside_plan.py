@@ -1,7 +1,7 @@
 """tasks added in chat, notices with receipts, reports
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0005
 Create Date: 2026-11-29 16:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0009"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
