@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_ROLE_NAMES = ("contact", "head", "office", "leader", "admin")
+
 
 class DubanError(Exception):
     """An expected failure that is told to the user as one line."""
@@ -50,6 +52,17 @@ class BadRole(DubanError):
     """The role does not exist, or needs (or must not have) a unit."""
 
     key = "error.bad_role"
+
+    def render(self, lang: str | None) -> str:
+        """Return the reason in `lang` (`cli.role.<reason>`), naming the role."""
+        from bot.i18n import plain
+
+        reason = self.params.get("reason")
+        if reason is None:
+            return plain(self.key, lang, detail=self.detail)
+        role = str(self.params.get("role", ""))
+        shown = plain(f"role.{role}", lang) if role in _ROLE_NAMES else role
+        return plain(self.key, lang, detail=plain(f"cli.role.{reason}", lang, role=shown))
 
 
 class InviteUnknown(DubanError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -10,6 +12,8 @@ from bot.i18n import t
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
 from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
+
+log = logging.getLogger("duban")
 
 
 async def start(update: Update, context: Context) -> None:
@@ -25,6 +29,7 @@ async def start(update: Update, context: Context) -> None:
         return  # in groups the bot stays silent unless registered (SPEC §4.5)
     now = rt.clock()
     text: str
+    first_admin = False
     async with rt.db.write() as session:
         person = await touch_person(
             session,
@@ -44,6 +49,7 @@ async def start(update: Update, context: Context) -> None:
                 text = t(exc.key, lang)
             else:
                 role = t(f"role.{result.role.role}", lang)
+                first_admin = result.first_admin
                 if result.already:
                     text = t("start.already", lang, role=role)
                 elif group:
@@ -78,6 +84,9 @@ async def start(update: Update, context: Context) -> None:
                     campaign=roles[-1][1].title,
                     roles=described,
                 )
+    if first_admin:
+        # The operator waits for this moment after `duban invite admin`: say it in the log.
+        log.info("first admin registered: %s (Telegram id %s)", user.full_name, user.id)
     await reply(update, text)
 
 

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from bot.botapi import fetch_username
 from bot.cli.table import render_table
 from bot.config import Config, ConfigError, load_config
-from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.domain.deadlines import days_left, days_overdue
 from bot.domain.timespec import TimespecError, parse_duration
-from bot.i18n import format_moment, plain, progress_bar
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_moment, plain, progress_bar
+from bot.logs import protect
 from bot.plan import load_plan
 from bot.plan.summary import summarize
 from bot.services import invites as invite_service
@@ -28,8 +29,7 @@ from bot.services.export import build_export, build_workbook, write_csv, xlsx_by
 from bot.services.lookup import find_task, find_unit
 from bot.services.plan_load import load_plan_into
 from bot.services.progress import assignment_views, campaign_progress
-
-BOT_USERNAME_SETTING = "bot_username"
+from bot.textfile import read_text
 
 
 def now() -> datetime:
@@ -37,8 +37,28 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_state: dict[str, str] = {}
+
+
+def language() -> str:
+    """Return the language of the CLI's messages: the loaded config's `ui.default_language`.
+
+    Before a config is loaded (or when it cannot be), `DUBAN_UI_DEFAULT_LANGUAGE` if it names
+    a language, else Chinese.
+    """
+    if "lang" in _state:
+        return _state["lang"]
+    env = os.environ.get("DUBAN_UI_DEFAULT_LANGUAGE", "")
+    return env if env in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    """Load the configuration; register its secrets before anything can print them."""
+    config = load_config(args.config)
+    protect(config.telegram.token.get_secret_value())
+    protect(config.telegram.webhook.secret_token.get_secret_value())
+    _state["lang"] = config.ui.default_language
+    return config
 
 
 async def _open_db(config: Config) -> Database:
@@ -82,7 +102,7 @@ async def plan_load(args: argparse.Namespace) -> int:
     db = await _open_db(config)
     try:
         report = await load_plan_into(
-            db, plan, now=now(), actor="cli", plan_text=Path(args.plan).read_text(encoding="utf-8")
+            db, plan, now=now(), actor="cli", plan_text=read_text(args.plan)
         )
     finally:
         await db.dispose()
@@ -98,10 +118,15 @@ async def plan_load(args: argparse.Namespace) -> int:
     ):
         changed = {k: v for k, v in counts.items() if v}
         if changed:
-            parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+            things = plain("cli.load.separator", lang).join(
+                plain(f"cli.load.kind.{k}", lang, count=v) for k, v in changed.items()
+            )
+            parts.append(plain(f"cli.load.{label}", lang, things=things))
     if report.rescheduled:
-        parts.append(f"rescheduled assignments {report.rescheduled}")
-    out(plain("plan.loaded", lang, key=plan.key, summary="; ".join(parts)))
+        parts.append(plain("cli.load.rescheduled", lang, count=report.rescheduled))
+    out(
+        plain("plan.loaded", lang, key=plan.key, summary=plain("cli.load.joiner", lang).join(parts))
+    )
     return 0
 
 
@@ -132,18 +157,24 @@ async def invite(args: argparse.Namespace) -> int:
                         format_moment(inv.expires_at, campaign.timezone, lang, with_year=True)
                         if inv.expires_at
                         else "—",
-                        invite_service.invite_state(inv, moment),
+                        plain("cli.invite.state." + invite_service.invite_state(inv, moment), lang),
                     ]
                     for inv, unit in rows
                 ]
-            out(render_table(["code", "role", "unit", "used", "expires", "state"], table, {3}))
+            header = [
+                plain(f"cli.invite.col.{name}", lang)
+                for name in ("code", "role", "unit", "used", "expires", "state")
+            ]
+            out(render_table(header, table, {3}))
             return 0
         if not args.role:
-            raise ConfigError("invite: name a role (contact, head, office, leader, admin)")
+            raise ConfigError(plain("cli.invite.name_role", lang))
         try:
             expires = parse_duration(args.expires)
         except TimespecError as exc:
             raise ConfigError(f"--expires: {exc}") from None
+        # The name for the link: configured, else getMe (a short wait), else what `run` cached.
+        username = config.telegram.username or await fetch_username(config)
         async with db.write() as session:
             campaign = await pick_campaign(session, args.campaign)
             unit = await find_unit(session, campaign.id, args.unit) if args.unit else None
@@ -157,27 +188,31 @@ async def invite(args: argparse.Namespace) -> int:
                 uses=args.uses,
                 expires_in=expires.to_timedelta(),
             )
-            username = await session.scalar(
-                select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
-            )
-            expires_at = made.invite.expires_at
-            assert expires_at is not None
-            out(plain("cli.invite_code", lang, code=made.code))
             if username:
-                link = f"https://t.me/{username}?start={made.code}"
-                out(plain("cli.invite_link", lang, link=link))
+                await invite_service.remember_username(session, username, moment)
             else:
-                out(plain("cli.invite_send", lang, code=made.code))
+                username = await invite_service.cached_username(session)
+            tz = campaign.timezone
+        # Printed only now that the invite is committed: a code shown is a code stored.
+        expires_at = made.invite.expires_at
+        assert expires_at is not None
+        out(plain("cli.invite_code", lang, code=made.code))
+        if username:
             out(
-                plain(
-                    "cli.invite_for",
-                    lang,
-                    role=plain(f"role.{args.role}", lang),
-                    unit=f" · {made.unit_name}" if made.unit_name else "",
-                    uses=args.uses,
-                    expires=format_moment(expires_at, campaign.timezone, lang, with_year=True),
-                )
+                plain("cli.invite_link", lang, link=invite_service.invite_link(username, made.code))
             )
+        else:
+            out(plain("cli.invite_send", lang, code=made.code))
+        out(
+            plain(
+                "cli.invite_for",
+                lang,
+                role=plain(f"role.{args.role}", lang),
+                unit=f" · {made.unit_name}" if made.unit_name else "",
+                uses=args.uses,
+                expires=format_moment(expires_at, tz, lang, with_year=True),
+            )
+        )
         return 0
     finally:
         await db.dispose()

@@ -37,6 +37,7 @@ from bot.plan.model import (
     Unit,
     UnitKind,
 )
+from bot.textfile import TextFileError, read_text
 
 # Deadlines and phase dates must lie in these years (inclusive).
 MIN_YEAR = 2000
@@ -314,6 +315,8 @@ def _unique(c: _Checker, items: Iterable[tuple[KeyPath, str | None]], what: str)
 
 def parse_plan(text: str, file: str = "<plan>") -> Plan:
     """Validate plan text; raise `PlanInvalid` listing every error."""
+    # A byte-order mark (Notepad's UTF-8) is read as nothing; it holds no line of its own.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -359,11 +362,15 @@ def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise PlanInvalid([PlanError(str(path), None, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanInvalid([PlanError(str(path), None, "", f"cannot read: {exc}")]) from None
+    except TextFileError as exc:
+        raise PlanInvalid([PlanError(str(path), None, "", exc.reason)]) from None
+    except OSError as exc:
+        raise PlanInvalid(
+            [PlanError(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from None
     return parse_plan(text, str(path))
 
 
