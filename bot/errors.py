@@ -24,6 +24,25 @@ class NoCampaign(DubanError):
     key = "error.no_campaign"
 
 
+class NoDatabase(DubanError):
+    """A command that needs a campaign found no database, or one without any campaign."""
+
+    key = "error.no_database"
+
+    def render(self, lang: str | None) -> str:
+        """Name the database looked at, and how to load a plan."""
+        from bot.i18n import plain
+
+        state = self.params.get("state", "missing")
+        return plain(f"cli.db.{state}", lang, name=self.params.get("name", ""))
+
+
+class AllArchived(DubanError):
+    """Every campaign in the database is archived, and none was named."""
+
+    key = "cli.campaign.all_archived"
+
+
 class UnknownCampaign(DubanError):
     """No campaign has that key."""
 

@@ -9,9 +9,20 @@ from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
+from bot.services.campaigns import office_for
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
-from handlers.common import Context, Ctx, command, is_group, language, reply, runtime, without_nul
+from handlers.common import (
+    Context,
+    Ctx,
+    command,
+    is_group,
+    language,
+    office_name,
+    reply,
+    runtime,
+    without_nul,
+)
 
 log = logging.getLogger("duban")
 
@@ -46,7 +57,8 @@ async def start(update: Update, context: Context) -> None:
             except BadRole:
                 text = t("invite.group_role", lang)
             except DubanError as exc:
-                text = t(exc.key, lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t(exc.key, lang, office=office)
             else:
                 role = t(f"role.{result.role.role}", lang)
                 first_admin = result.first_admin
@@ -69,7 +81,8 @@ async def start(update: Update, context: Context) -> None:
         else:
             roles = await active_roles(session, person)
             if not roles:
-                text = t("start.stranger", lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t("start.stranger", lang, office=office)
             else:
                 described = t("start.role_separator", lang).join(
                     t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
@@ -94,7 +107,7 @@ async def help_command(ctx: Ctx) -> None:
     """Tell the person what they may do, by role."""
     caller = ctx.caller
     if caller is None:
-        ctx.say(t("help.stranger", ctx.lang))
+        ctx.say(t("help.stranger", ctx.lang, office=await office_name(ctx)))
         return
     sections = [t("help.everyone", ctx.lang)]
     if caller.unit_ids:

@@ -94,6 +94,24 @@ def _parser() -> argparse.ArgumentParser:
     load = plan_sub.add_parser("load", parents=[common], help="create or update the campaign")
     load.add_argument("plan", metavar="PLAN")
     load.set_defaults(func=commands.plan_load)
+    example = plan_sub.add_parser(
+        "example", parents=[common], help="write the reference campaign, moved to start today"
+    )
+    example.add_argument("--start", metavar="DATE", help="its first day (default today)")
+    example.add_argument("-o", "--output", metavar="FILE", required=True, help="plan file")
+    example.set_defaults(func=commands.plan_example)
+
+    campaign_cmd = sub.add_parser("campaign", help="list or archive campaigns")
+    campaign_sub = campaign_cmd.add_subparsers(
+        dest="campaign_command", required=True, metavar="ACTION"
+    )
+    listing = campaign_sub.add_parser("list", parents=[common], help="the campaigns")
+    listing.set_defaults(func=commands.campaign_list)
+    archive = campaign_sub.add_parser(
+        "archive", parents=[common], help="stop a campaign's reminders; its data stays readable"
+    )
+    archive.add_argument("key", metavar="KEY")
+    archive.set_defaults(func=commands.campaign_archive)
 
     invite = sub.add_parser(
         "invite", parents=[common, campaign], help="make or manage invite codes"
@@ -109,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common, campaign], help="progress table")
     status.add_argument("--unit", metavar="NAME", help="one unit's tasks")
     status.add_argument("--task", metavar="NAME", help="one task's units")
+    status.add_argument("--at", metavar="T", help="as of this moment (default now)")
     status.set_defaults(func=commands.status)
 
     export = sub.add_parser("export", parents=[common, campaign], help="every assignment")

@@ -50,7 +50,15 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 TOP_KEYS = {"campaign", "calendar", "reminders", "digest", "unit_kinds", "units", "phases"}
-CAMPAIGN_KEYS = {"key", "title", "timezone", "due_time", "units_see_all", "description"}
+CAMPAIGN_KEYS = {
+    "key",
+    "title",
+    "timezone",
+    "due_time",
+    "units_see_all",
+    "description",
+    "office",
+}
 CALENDAR_KEYS = {"country", "extra_holidays", "extra_workdays"}
 REMINDER_KEYS = set(DEFAULT_POLICY_JSON)
 DIGEST_KEYS = {"daily", "weekly"}
@@ -400,6 +408,7 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
     units = _units(c, data, ctx)
     phases = _phases(c, data, ctx)
     key, title, units_see_all = campaign
+    office = _office(c, data)
     zone, base_policy = ctx.zone, ctx.base_policy
     if c.errors or not (key and title and zone and base_policy):
         return None
@@ -417,7 +426,17 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         units=tuple(units),
         phases=tuple(phases),
         warnings=tuple(_calendar_warnings(calendar, phases, zone, file)),
+        office=office,
     )
+
+
+def _office(c: _Checker, data: dict[str, Any]) -> str:
+    """Read `[campaign] office`: the name people are told to turn to ("" if not given)."""
+    campaign = data.get("campaign")
+    if not isinstance(campaign, dict):
+        return ""
+    value = c.text(campaign, ("campaign",), "office", "")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _campaign(
