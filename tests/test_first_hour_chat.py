@@ -78,3 +78,46 @@ async def test_the_example_config_offers_no_feed_links(db: Database, tmp_path: P
         assert not any("example.org" in text or "/calendar/" in text for text in texts(calls))
     finally:
         await h.close()
+
+
+# ------------------------------------------------------- 10. archiving stops reminders
+
+
+async def test_archiving_stops_every_reminder_and_keeps_the_data(db: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from bot.db import models as m
+    from bot.services.campaigns import archive_campaign, pick_campaign
+    from bot.services.progress import campaign_progress
+    from scheduler.planner import plan_tick
+
+    h = await Harness.create(db, T0)
+    try:
+        await h.register("contact", "甲县")
+        await h.register("leader")
+
+        async def pending() -> int:
+            async with db.read() as session:
+                count = await session.scalar(
+                    select(func.count()).select_from(m.Outbox).where(m.Outbox.status == "pending")
+                )
+            return int(count or 0)
+
+        # Two days before the research report is due, the contact is nudged (the control).
+        await plan_tick(db, T0, default_language="zh")
+        queued = await pending()
+        assert queued > 0
+        async with db.write() as session:
+            _, withdrawn = await archive_campaign(session, "stability-2017", now=T0, actor="test")
+        assert withdrawn == queued and await pending() == 0
+        for days in (1, 2, 3, 8):
+            await plan_tick(db, T0 + timedelta(days=days), default_language="zh")
+        assert await pending() == 0
+        async with db.read() as session:
+            campaign = await pick_campaign(session, "stability-2017")
+            progress = await campaign_progress(session, campaign, T0)
+        assert progress.totals()[0] == 61
+    finally:
+        await h.close()

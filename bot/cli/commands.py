@@ -21,7 +21,7 @@ from bot.db.engine import Database
 from bot.db.migrate import current_revision, upgrade
 from bot.domain.deadlines import days_left, days_overdue
 from bot.domain.timespec import TimespecError, parse_duration
-from bot.errors import NoDatabase
+from bot.errors import InviteUnknown, NoDatabase
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_moment, plain, progress_bar
 from bot.logs import protect
 from bot.plan import load_plan
@@ -277,10 +277,13 @@ async def invite(args: argparse.Namespace) -> int:
     moment = now()
     try:
         if args.revoke:
-            async with db.write() as session:
-                revoked = await invite_service.revoke_invite(
-                    session, args.revoke, now=moment, actor="cli"
-                )
+            try:
+                async with db.write() as session:
+                    revoked = await invite_service.revoke_invite(
+                        session, args.revoke, now=moment, actor="cli"
+                    )
+            except InviteUnknown:
+                raise ConfigError(plain("cli.invite.unknown", lang, code=args.revoke)) from None
             out(plain("cli.invite_revoked", lang, hint=revoked.hint))
             return 0
         if args.list:

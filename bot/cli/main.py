@@ -253,7 +253,9 @@ def _render(error: DubanError) -> str:
     if render is not None:
         return str(render(commands.language()))
     try:
-        return plain(error.key, commands.language(), detail=error.detail, **error.params)
+        lang = commands.language()
+        office = plain("office.default", lang)
+        return plain(error.key, lang, detail=error.detail, **{"office": office, **error.params})
     except KeyError:
         return error.detail or error.key
 
