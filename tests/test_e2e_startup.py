@@ -273,3 +273,87 @@ async def test_the_first_admin_is_guided_and_logged(tmp_path: Path) -> None:
         await stop(proc)
         assert "first admin registered: 管理员" in log_path.read_text(encoding="utf-8")
     assert_no_token(tmp_path, made)
+
+
+# --------------------------------------------------- 4. the way through a proxy
+
+
+@asynccontextmanager
+async def forwarding_proxy(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
+    """An HTTP proxy on 127.0.0.1 that takes every request to the local Bot API server.
+
+    The Bot API's host name (`api.telegram.invalid`) resolves nowhere: only a client that
+    goes through the proxy reaches it. Yields the proxy's port and a list that grows by one
+    per connection made through it.
+    """
+    connections: list[int] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        # The server reads the absolute-form request line (POST http://host/bot…/getMe).
+        for task in (
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1]), connections
+    finally:
+        for task in list(tasks):
+            task.cancel()
+        server.close()
+
+
+async def test_the_bot_runs_through_a_proxy(tmp_path: Path) -> None:
+    async with (
+        LocalBotAPI(token=TOKEN, bot_username="proxied_bot") as srv,
+        forwarding_proxy(srv.port) as (proxy_port, connections),
+    ):
+        env = clean_env(
+            DUBAN_TELEGRAM_TOKEN=TOKEN,
+            DUBAN_TELEGRAM_BASE_URL=f"http://api.telegram.invalid:{srv.port}/bot",
+            DUBAN_TELEGRAM_PROXY=f"http://127.0.0.1:{proxy_port}",
+            DUBAN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'duban.db'}",
+        )
+        # The CLI's getMe goes the same way: the link comes before any run.
+        loaded = await asyncio.to_thread(
+            run_duban, "plan", "load", str(EXAMPLE), cwd=tmp_path, env=env
+        )
+        assert loaded.code == 0, loaded.err
+        made = await asyncio.to_thread(
+            run_duban, "invite", "contact", "甲县", cwd=tmp_path, env=env
+        )
+        link = re.search(r"https://t\.me/proxied_bot\?start=(\S+)", made.out)
+        assert link, made.out + made.err
+        log_path = tmp_path / "run.log"
+        with log_path.open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *duban_command(), "run", cwd=tmp_path, env=env, stdout=log, stderr=log
+            )
+        try:
+            await srv.wait_for(lambda s: s.calls("getUpdates"), timeout=60)
+            contact = srv.add_user(first_name="联络员")
+            srv.send_text(contact, f"/start {link.group(1)}")
+            await srv.wait_for(lambda s: s.texts_to(contact.id), timeout=30)
+            assert "登记成功" in srv.texts_to(contact.id)[0]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=30)
+        assert proc.returncode == 0, log_path.read_text(encoding="utf-8")[-2000:]
+        assert connections  # every request went through the proxy: the host resolves nowhere
+    assert_no_token(tmp_path, made, loaded)
