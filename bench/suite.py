@@ -6,7 +6,7 @@
 PostgreSQL runs in a throwaway database on the server of DUBAN_TEST_PG (default
 postgresql://postgres@127.0.0.1:5432/test), dropped afterwards. Sending is measured by the
 end-to-end test (tests/test_e2e_delivery.py); its last figures are printed from
-docs/figures/delivery.json.
+build/docs/figures/delivery.json (else docs/figures/).
 """
 
 from __future__ import annotations
@@ -125,9 +125,13 @@ async def main() -> None:
             admin = await asyncpg.connect(PG_DSN)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
-    figures = ROOT / "docs" / "figures" / "delivery.json"
-    if figures.exists():
-        data = json.loads(figures.read_text(encoding="utf-8")).get("thousand_contacts", {})
+    found = [
+        path
+        for path in (ROOT / "build/docs/figures/delivery.json", ROOT / "docs/figures/delivery.json")
+        if path.exists()
+    ]
+    if found:
+        data = json.loads(found[0].read_text(encoding="utf-8")).get("thousand_contacts", {})
         print(
             f"\nsending (from {data.get('command')}): {data.get('rate_per_second')}/s"
             f" of {data.get('limit_per_second')}/s, 429s {data.get('count_429')},"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
+from aiohttp import web
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
 
 import handlers
 from bot.botapi import proxy_of, unreachable
@@ -29,18 +33,34 @@ from bot.textfile import read_text
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
-from scheduler.limits import TelegramLimiter
-from scheduler.tick import Scheduler, limits_of
+from scheduler.limits import RateLimits, TelegramLimiter
+from scheduler.tick import LIMITS_KEY, Scheduler, limits_of
 
 log = logging.getLogger("duban")
 
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+# Called once the bot serves updates and the scheduler runs (the sandbox populates its world).
+OnStarted = Callable[[AnyApplication, Scheduler], Awaitable[None]]
+
 
 def build_application(
-    config: Config, db: Database, clock: Clock = system_clock
+    config: Config,
+    db: Database,
+    clock: Clock = system_clock,
+    *,
+    request: BaseRequest | None = None,
+    limits: RateLimits | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """Build the python-telegram-bot Application with every handler registered."""
+    """Build the python-telegram-bot Application with every handler registered.
+
+    `request` replaces PTB's HTTP layer (the handler tests answer the Bot API offline with
+    it); `limits` replaces the flood limits made from the config (tests that must not wait).
+    Everything else is what `duban run` serves with.
+    """
     token = config.require_token()
     runtime = Runtime(config=config, db=db, clock=clock)
+    if limits is not None:
+        runtime.extras[LIMITS_KEY] = limits
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -51,7 +71,9 @@ def build_application(
         .rate_limiter(TelegramLimiter(limits_of(runtime)))
     )
     proxy = proxy_of(config)
-    if proxy:
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    elif proxy:
         # python-telegram-bot's own request settings: every call, long polls included.
         builder = builder.proxy(proxy).get_updates_proxy(proxy)
     app = builder.build()
@@ -66,8 +88,19 @@ async def remember_username(db: Database, username: str, clock: Clock) -> None:
         await invites.remember_username(session, username, clock())
 
 
-async def run_bot(config: Config, plan_path: str | None = None) -> int:
-    """Migrate, load the plan if given, and serve Telegram updates until stopped."""
+async def run_bot(
+    config: Config,
+    plan_path: str | None = None,
+    *,
+    clock: Clock = system_clock,
+    routes: Sequence[web.RouteDef] = (),
+    on_started: OnStarted | None = None,
+) -> int:
+    """Migrate, load the plan if given, and serve Telegram updates until stopped.
+
+    `clock` is the product's clock for everything (the sandbox passes a movable one);
+    `routes` are added to duban's web server; `on_started` runs once everything serves.
+    """
     protect(config.require_token())
     if config.telegram.mode == "webhook":
         protect(check_webhook_config(config)[1])
@@ -81,10 +114,10 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
             if before != after:
                 log.info("database migrated from %s to %s", before or "empty", after)
             if plan_path:
-                await _load_plan(db, plan_path)
-        app = build_application(config, db)
+                await _load_plan(db, plan_path, clock())
+        app = build_application(config, db, clock)
         try:
-            await _serve(app, db, leader, config)
+            await _serve(app, db, leader, config, routes=routes, on_started=on_started)
         except TelegramError as exc:
             # One line naming the host and what to check; never the library's words,
             # which quote the token.
@@ -95,7 +128,7 @@ async def run_bot(config: Config, plan_path: str | None = None) -> int:
     return 0
 
 
-async def _load_plan(db: Database, plan_path: str) -> None:
+async def _load_plan(db: Database, plan_path: str, now: datetime) -> None:
     # Reading the plan before the bot serves anyone blocks nobody.
     plan_text = read_text(plan_path)
     plan = load_plan(plan_path)
@@ -104,17 +137,17 @@ async def _load_plan(db: Database, plan_path: str) -> None:
     report = await load_plan_into(
         db,
         plan,
-        now=system_clock(),
+        now=now,
         actor="run",
         plan_text=plan_text,
     )
     log.info("plan %s loaded (%s)", plan.key, "changed" if report.changed else "no change")
 
 
-async def _tell_admin_state(db: Database, username: str, lang: str) -> None:
+async def _tell_admin_state(db: Database, username: str, lang: str, clock: Clock) -> None:
     """Log the bot's link, and how the first admin registers while there is none."""
     log.info("%s", plain("cli.start.bot", lang, username=username, link=f"https://t.me/{username}"))
-    now = system_clock()
+    now = clock()
     async with db.read() as session:
         if await has_admin(session):
             return
@@ -141,10 +174,13 @@ async def _tell_admin_state(db: Database, username: str, lang: str) -> None:
 
 
 async def _serve(
-    app: Application[Any, Any, Any, Any, Any, Any],
+    app: AnyApplication,
     db: Database,
     leader: Leadership,
     config: Config,
+    *,
+    routes: Sequence[web.RouteDef] = (),
+    on_started: OnStarted | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,17 +190,18 @@ async def _serve(
     webhook = config.telegram.mode == "webhook"
     async with app:
         username = app.bot.username
-        await remember_username(db, username, system_clock)
+        await remember_username(db, username, runtime.clock)
         log.info("connected as @%s", username)
-        await _tell_admin_state(db, username, runtime.default_language)
+        if on_started is None:  # the sandbox registers its own people
+            await _tell_admin_state(db, username, runtime.default_language, runtime.clock)
         await set_commands(app, runtime.default_language)
         await app.start()
-        routes = []
+        served = list(routes)
         if webhook:
             url, secret = check_webhook_config(config)
-            routes.append(webhook_route(app, webhook_path(url), secret))
+            served.append(webhook_route(app, webhook_path(url), secret))
         # The web server: /healthz, calendar feeds, and in webhook mode the update endpoint.
-        http_server = await start_http(config, db, runtime.clock, routes=routes)
+        http_server = await start_http(config, db, runtime.clock, routes=served)
         if webhook:
             url, secret = check_webhook_config(config)
             await app.bot.set_webhook(
@@ -182,6 +219,8 @@ async def _serve(
             log.info("polling for updates")
         scheduler = Scheduler(runtime, app.bot, leader)
         await scheduler.start()
+        if on_started is not None:
+            await on_started(app, scheduler)
         await stop.wait()
         log.info("stopping")
         # The sender first: what is in flight still needs the bot, and is recorded as sent.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import Config
@@ -17,6 +17,43 @@ Clock = Callable[[], datetime]
 def system_clock() -> datetime:
     """Return the real current moment in UTC."""
     return datetime.now(UTC)
+
+
+class MovableClock:
+    """The product's own clock: the system time plus an offset that only grows.
+
+    The sandbox (`duban run --sandbox`) hands one to the Application, the scheduler, the
+    sender and the web server, then moves it forward ("+1 hour", "to the deadline"); every
+    part reads the same moved time, so reminders fall due as they would over weeks. Between
+    moves it runs at the speed of real time. It never goes back: the outbox's once-only keys
+    and the reminders' "next check" would not expect it to.
+    """
+
+    def __init__(self, start: datetime | None = None, base: Clock = system_clock) -> None:
+        self._base = base
+        self._offset = timedelta(0) if start is None else start - base()
+
+    def __call__(self) -> datetime:
+        """Return the moved current moment (aware, UTC)."""
+        return self._base() + self._offset
+
+    @property
+    def offset(self) -> timedelta:
+        """Return how far ahead of the base clock this clock runs."""
+        return self._offset
+
+    def advance(self, span: timedelta) -> datetime:
+        """Move forward by `span` (>= 0) and return the new moment; ValueError if negative."""
+        if span < timedelta(0):
+            raise ValueError("the clock only moves forward")
+        self._offset += span
+        return self()
+
+    def move_to(self, moment: datetime) -> datetime:
+        """Move forward to an aware `moment` (not earlier than now) and return the new moment."""
+        if moment.tzinfo is None:
+            raise ValueError("a naive moment: give it a time zone")
+        return self.advance(max(timedelta(0), moment - self()))
 
 
 @dataclass

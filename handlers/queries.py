@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from telegram import Update
 from telegram.ext import BaseHandler
@@ -52,8 +54,43 @@ def unit_candidates(units: list[m.Unit]) -> list[Candidate]:
 
 
 def task_candidates(tasks: list[m.Task]) -> list[Candidate]:
-    """Return the names each task goes by."""
-    return [Candidate(task.id, (task.key, task.title)) for task in tasks]
+    """Return the names each task goes by (a recurring task also by its own key and title)."""
+    return [
+        Candidate(
+            task.id,
+            (
+                task.key,
+                task.title,
+                *([task.series, task.series_title or ""] if task.series else []),
+            ),
+        )
+        for task in tasks
+    ]
+
+
+def current_occurrences(tasks: list[m.Task], now: datetime) -> list[m.Task]:
+    """Keep one occurrence per recurring task: the next one due, else the last one.
+
+    Tasks with one deadline pass through; the order is kept (the series where it starts).
+    """
+    chosen: dict[str, m.Task] = {}
+    for task in tasks:
+        if task.series is None:
+            continue
+        best = chosen.get(task.series)
+        if best is None or (
+            best.due_at <= now and (task.due_at > now or task.due_at > best.due_at)
+        ):
+            chosen[task.series] = task
+    out: list[m.Task] = []
+    seen: set[str] = set()
+    for task in tasks:
+        if task.series is None:
+            out.append(task)
+        elif task.series not in seen:
+            seen.add(task.series)
+            out.append(chosen[task.series])
+    return out
 
 
 async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
@@ -86,7 +123,45 @@ async def show_task(ctx: Ctx, caller: Caller, task: m.Task) -> None:
     views = await assignment_views(
         ctx.session, caller.campaign, ctx.now, unit_ids=unit_ids, task_ids=[task.id]
     )
-    ctx.say(task_view(task, views, caller.campaign.timezone, ctx.now, ctx.lang))
+    text = task_view(task, views, caller.campaign.timezone, ctx.now, ctx.lang)
+    if task.series is not None:
+        text += "\n\n" + await _series_summary(ctx, caller, task, unit_ids)
+    ctx.say(text)
+
+
+async def _series_summary(
+    ctx: Ctx, caller: Caller, task: m.Task, unit_ids: list[int] | None
+) -> str:
+    """Say which occurrence of a recurring task this is, and how the ones due so far stand."""
+    siblings = list(
+        await ctx.session.scalars(
+            select(m.Task)
+            .where(
+                m.Task.campaign_id == caller.campaign.id,
+                m.Task.series == task.series,
+                m.Task.archived_at.is_(None),
+            )
+            .order_by(m.Task.due_at)
+        )
+    )
+    views = await assignment_views(
+        ctx.session,
+        caller.campaign,
+        ctx.now,
+        unit_ids=unit_ids,
+        task_ids=[x.id for x in siblings if x.due_at <= ctx.now],
+    )
+    index = next((i for i, x in enumerate(siblings, 1) if x.id == task.id), 1)
+    return t(
+        "recurring.occurrence",
+        ctx.lang,
+        title=task.series_title or task.title,
+        index=index,
+        count=len(siblings),
+        submitted=sum(1 for v in views if v.status in ("submitted", "accepted")),
+        total=len(views),
+        overdue=sum(1 for v in views if v.overdue),
+    )
 
 
 async def mine(ctx: Ctx) -> None:
@@ -146,7 +221,7 @@ async def task(ctx: Ctx) -> None:
     """Show a task named by title, key or a close match."""
     caller = ctx.need_caller()
     text = " ".join(ctx.context.args or []).strip()
-    tasks = await _tasks(ctx, caller)
+    tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
     if not text:
         ctx.say(t("chat.task_usage", ctx.lang), [[(x.title, f"pick:t:{x.id}")] for x in tasks[:20]])
         return
@@ -219,7 +294,7 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     caller = ctx.caller
     if caller is None or not (caller.is_office or caller.is_leader):
         return False
-    tasks = await _tasks(ctx, caller)
+    tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
     unit_matches = rank(text, await unit_names(ctx.session, caller.campaign.id))
     task_matches = rank(text, task_candidates(tasks))
     unit_best = unit_matches[0].score if unit_matches else 0.0

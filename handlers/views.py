@@ -32,6 +32,7 @@ def when_label(view: AssignmentView, now: datetime, lang: str) -> Markup:
 def _task_lines(task: TaskProgress, tz: str, lang: str) -> list[str]:
     return [
         t("chat.task_head", lang, title=task.title, due=format_moment(task.due_at, tz, lang)),
+        *series_lines(task, tz, lang),
         t(
             "chat.task_figures",
             lang,
@@ -42,6 +43,17 @@ def _task_lines(task: TaskProgress, tz: str, lang: str) -> list[str]:
             overdue=task.overdue,
         ),
     ]
+
+
+def series_lines(task: TaskProgress, tz: str, lang: str) -> list[str]:
+    """Return the line under a recurring task: occurrences due so far and the next one."""
+    if not task.recurring:
+        return []
+    count = len(task.occurrences)
+    if task.next_due is None:
+        return [t("recurring.series_over", lang, count=count)]
+    nxt = format_moment(task.next_due, tz, lang)
+    return [t("recurring.series_next", lang, count=count, due_so_far=task.due_so_far, next=nxt)]
 
 
 def campaign_view(
@@ -155,6 +167,7 @@ def campaign_detail_view(progress: CampaignProgress, lang: str) -> str:
                     due=format_moment(task.due_at, tz, lang),
                 )
             )
+            lines.extend(series_lines(task, tz, lang))
             lines.append(
                 t(
                     "chat.task_figures",

@@ -116,8 +116,23 @@ async def db(
         await admin.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--publish-docs`: refresh docs/ (reliability, delivery figures, transcript) too."""
+    parser.addoption(
+        "--publish-docs",
+        action="store_true",
+        help="write test outputs into docs/ as well as build/docs/ (tests/outputs.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests import outputs
+
+    outputs.publish(bool(config.getoption("--publish-docs")))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write docs/reliability.md from the figures the tests recorded."""
+    """Write the reliability table (build/docs/, docs/ too with --publish-docs)."""
     from tests import reliability
 
     if exitstatus == 0:

@@ -15,20 +15,20 @@ from typing import Any
 
 from sqlalchemy import select
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
-import handlers
+from bot.app import build_application
 from bot.config import Config, load_config
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.plan import parse_plan
-from bot.runtime import Runtime
 from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
 from bot.services.lookup import find_unit
 from bot.services.plan_load import load_plan_into
 from sandbox.botapi.htmlcheck import HTMLParseError, parse_html, utf16_len
+from scheduler.limits import RateLimits
 from tests.conftest import EXAMPLE
 
 TOKEN = "555000:HARNESS"
@@ -200,17 +200,14 @@ class Harness:
         await load_plan_into(db, parse_plan(text, str(EXAMPLE)), now=now - timedelta(days=30))
         config = load_config(env={"DUBAN_TELEGRAM_TOKEN": TOKEN})
         request = OfflineRequest()
-        app = (
-            ApplicationBuilder()
-            .token(TOKEN)
-            .request(request)
-            .get_updates_request(request)
-            .updater(None)
-            .build()
+        made: list[Harness] = []
+        # The production Application; only the network and the waits between sends differ
+        # (the offline request has no flood limits to keep, and tests never sleep).
+        app = build_application(
+            config, db, clock=lambda: made[0].now, request=request, limits=unhurried_limits()
         )
         harness = cls(db, app, request, now, config)
-        app.bot_data["runtime"] = Runtime(config=config, db=db, clock=lambda: harness.now)
-        handlers.register(app)
+        made.append(harness)
         await app.initialize()
         return harness
 
@@ -343,6 +340,11 @@ class Harness:
             if kind:
                 query = query.where(m.Outbox.kind == kind)
             return list(await session.scalars(query))
+
+
+def unhurried_limits() -> RateLimits:
+    """Flood limits that never make a reply wait (the offline request enforces none)."""
+    return RateLimits(10**9, chat_interval=0.0, group_per_minute=10**9, group_window=0.0)
 
 
 def texts(calls: list[Call]) -> list[str]:

@@ -1,20 +1,21 @@
 """Figures for docs/reliability.md, recorded by the tests that produce them.
 
-A test calls `record(category, attack, cases, result)`; at the end of the run the figures
-are written to docs/figures/reliability.json and rendered as the table in
-docs/reliability.md (tests/conftest.py's `pytest_sessionfinish`). Nothing is written from
-memory: a row exists only if a test ran it in this session.
+A test calls `record(category, attack, cases, result)`; at the end of a green run the figures
+are written to build/docs/figures/reliability.json and rendered as the table in
+build/docs/reliability.md (tests/conftest.py's `pytest_sessionfinish`); `pytest
+--publish-docs` refreshes the tracked copies in docs/ too (tests/outputs.py). Nothing is
+written from memory: a row exists only if a test ran it in this session.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
-FIGURES = ROOT / "docs" / "figures" / "reliability.json"
-DOC = ROOT / "docs" / "reliability.md"
+from tests import outputs
+
+FIGURES = "figures/reliability.json"
+DOC = "reliability.md"
 CATEGORIES = ("abuse", "faults", "bad input", "data safety")
 
 
@@ -48,8 +49,9 @@ def write(*, whole_suite: bool = False) -> None:
     if not _ROWS:
         return
     known: dict[tuple[str, str], dict[str, object]] = {}
-    if FIGURES.exists() and not whole_suite:
-        for row in json.loads(FIGURES.read_text(encoding="utf-8")):
+    earlier = None if whole_suite else outputs.read(FIGURES)
+    if earlier is not None:
+        for row in json.loads(earlier):
             known[(str(row["category"]), str(row["attack"]))] = row
     for row in _ROWS:
         known[(row.category, row.attack)] = asdict(row)
@@ -57,15 +59,14 @@ def write(*, whole_suite: bool = False) -> None:
         known.values(),
         key=lambda r: (CATEGORIES.index(str(r["category"])), str(r["attack"])),
     )
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    outputs.write(FIGURES, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     lines = [
         "# Reliability",
         "",
         "Each attack, fault and bad input tried by the test suite, how many cases, and the",
         "result. This file is written by the tests (`tests/reliability.py`) from the run that",
-        "produced the figures; `pytest` regenerates it (a run of the whole suite rewrites every",
-        "row). The suite fails if a test finds a loss, so every row here reads 0.",
+        "produced the figures; `pytest --publish-docs` regenerates it (a run of the whole suite",
+        "rewrites every row). The suite fails if a test finds a loss, so every row here reads 0.",
         "",
         "| category | attack, fault or input | cases | result | losses |",
         "|---|---|---|---|---|",
@@ -75,4 +76,4 @@ def write(*, whole_suite: bool = False) -> None:
             f"| {row['category']} | {row['attack']} | {row['cases']:,} | {row['result']} "
             f"| {row['losses']} |"
         )
-    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs.write(DOC, "\n".join(lines) + "\n")

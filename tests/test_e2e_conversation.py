@@ -2,7 +2,8 @@
 
 Invites redeemed -> contact /mine -> /submit a document -> the office accepts -> the leader's
 /status shows 1/N -> the leader's free text "甲县" shows the unit. The conversation is written
-to docs/transcript.md so that a newcomer can see what using duban looks like.
+to transcript.md (tests/outputs.py: build/docs/, and docs/ with --publish-docs) so that a
+newcomer can see what using duban looks like.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from typing import Any
 import pytest
 
 from sandbox.botapi import FakeUser, LocalBotAPI
+from tests import outputs
 from tests.cli import clean_env, duban_command, run_duban
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "777001:E2E-conversation"
-TRANSCRIPT = ROOT / "docs" / "transcript.md"
+TRANSCRIPT = "transcript.md"
 # The fake server enforces one message a second per chat: people type slower than that.
 PAUSE = 1.1
 
@@ -83,7 +85,7 @@ class Transcript:
             self.lines.append(f"*duban → {name}*{edited}\n\n{quoted}{extra}\n")
         self.seen = len(self.srv.requests)
 
-    def write(self, path: Path) -> None:
+    def write(self, relative: str) -> None:
         self.flush()
         header = (
             "# What using duban looks like\n\n"
@@ -92,7 +94,7 @@ class Transcript:
             "so that its research report is due in three days. Bold lines are what people sent;\n"
             "quoted blocks are what the bot answered, with its buttons in brackets.\n\n"
         )
-        path.write_text(header + "\n".join(self.lines), encoding="utf-8")
+        outputs.write(relative, header + "\n".join(self.lines))
 
 
 def last_with_button(

@@ -1,7 +1,7 @@
 """Acceptance: `duban run` delivers the outbox against a server enforcing Telegram's limits.
 
 (a) 1,000 nudges to 1,000 contacts: all delivered, none twice, no retry_after ignored; the rate
-    is printed and written to docs/figures/delivery.json.
+    is printed and written to figures/delivery.json (tests/outputs.py).
 (b) 200 units whose deadline is minutes away: the run is SIGKILLed mid-burst and started again;
     every unit gets its nudge, and repeats are at most the messages in flight at the kill.
 (c) A contact who blocked the bot: the office is told once, everyone else is unaffected.
@@ -27,23 +27,24 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.services.outbox import enqueue, message
 from sandbox.botapi import LocalBotAPI, parse_html
+from tests import outputs
 from tests.cli import clean_env, duban_command, run_duban
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE
 from tests.delivery_world import add_unit_contacts
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "424243:E2E-delivery-token"
-FIGURES = ROOT / "docs" / "figures" / "delivery.json"
+FIGURES = "figures/delivery.json"
 LIMIT = 30  # telegram.max_messages_per_second, and the fake server's global limit
 
 
 def save_figures(section: str, figures: dict[str, Any]) -> None:
-    """Merge one test's figures into docs/figures/delivery.json."""
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(FIGURES.read_text(encoding="utf-8")) if FIGURES.exists() else {}
+    """Merge one test's figures into figures/delivery.json (build folder; docs/ if publishing)."""
+    earlier = outputs.read(FIGURES)
+    data = json.loads(earlier) if earlier is not None else {}
     data[section] = figures
-    FIGURES.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    outputs.write(FIGURES, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 class Bot:

@@ -15,6 +15,8 @@ import pytest
 from aiohttp import web
 from telegram import (
     Bot,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -395,6 +397,44 @@ async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     with pytest.raises(BadRequest, match="Message to delete not found"):
         await bot.delete_message(user.id, sent.message_id)
     assert srv.deleted == [(user.id, sent.message_id)]
+
+
+async def test_command_menu_by_scope_and_language(srv: LocalBotAPI, bot: Bot) -> None:
+    zh = srv.add_user(started=True, language_code="zh")
+    en = srv.add_user(started=True, language_code="en")
+    assert srv.menu(zh) == []
+    await bot.set_my_commands([("help", "帮助")])
+    await bot.set_my_commands([("status", "进度")], scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(
+        [("status", "Progress")], scope=BotCommandScopeAllPrivateChats(), language_code="en"
+    )
+    # The narrowest scope wins; within it, the user's language before the list for all.
+    assert [c["description"] for c in srv.menu(zh)] == ["进度"]
+    assert [c["description"] for c in srv.menu(en)] == ["Progress"]
+    await bot.set_my_commands([("mine", "本单位")], scope=BotCommandScopeChat(zh.id))
+    assert [c["command"] for c in srv.menu(zh)] == ["mine"]
+    assert [c["command"] for c in srv.menu(en)] == ["status"]
+
+
+async def test_history_both_ways_file_bytes_and_clock() -> None:
+    moments = iter([1_800_000_000.0, 1_800_000_060.0, 1_800_000_120.0])
+    async with (
+        LocalBotAPI(token=TOKEN, limits=Limits.off(), clock=lambda: next(moments)) as srv,
+        Bot(TOKEN, base_url=srv.base_url, base_file_url=srv.base_file_url) as bot,
+    ):
+        user = srv.add_user(started=True)
+        srv.send_text(user, "/start")
+        sent = await bot.send_document(user.id, b"%PDF-1", filename="a.pdf")
+        gone = await bot.send_message(user.id, "bye")
+        await bot.delete_message(user.id, gone.message_id)
+        history = srv.history(user)
+        assert [m["message_id"] for m in history] == [1, 2]
+        assert history[0]["from"]["id"] == user.id and history[1]["from"]["is_bot"]
+        # Message dates follow the server's clock (the sandbox moves it).
+        assert [m["date"] for m in history] == [1_800_000_000, 1_800_000_060]
+        assert sent.document is not None
+        assert srv.file(sent.document.file_id) == (b"%PDF-1", "application/pdf", "a.pdf")
+        assert srv.file("nope") is None
 
 
 # ---------------------------------------------------------------------- updates

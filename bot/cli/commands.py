@@ -119,10 +119,14 @@ def out(text: str = "") -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Run the bot until it is stopped."""
+    """Run the bot until it is stopped (`--sandbox`: against the local Bot API server)."""
     from bot.app import run_bot
 
     config = _config(args)
+    if getattr(args, "sandbox", False):
+        from sandbox.runner import run_sandbox
+
+        return await run_sandbox(config, args.plan)
     config.require_token()
     return await run_bot(config, plan_path=args.plan)
 
@@ -270,7 +274,11 @@ async def campaign_archive(args: argparse.Namespace) -> int:
 
 
 async def invite(args: argparse.Namespace) -> int:
-    """Make, list or revoke invite codes."""
+    """Make, list or revoke invite codes (`--all`: one per unit, into a sheet or cards)."""
+    if getattr(args, "all", False):
+        from bot.cli.intake import invite_all
+
+        return await invite_all(args)
     config = _config(args)
     lang = config.ui.default_language
     db = await _open_existing_db(config)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bot.cli import commands
+from bot.cli import commands, intake
 from bot.config import ConfigError
 from bot.errors import DubanError
 from bot.i18n import plain
@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run the bot")
     run.add_argument("--plan", metavar="PLAN", help="load or update this plan first")
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="no Telegram: a local Bot API server, a page to play every role, a movable clock",
+    )
     run.set_defaults(func=commands.run)
 
     plan = sub.add_parser("plan", help="check or load a plan file")
@@ -113,6 +118,16 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("key", metavar="KEY")
     archive.set_defaults(func=commands.campaign_archive)
 
+    draft = plan_sub.add_parser(
+        "draft", parents=[common], help="draft a plan from a notice (.txt, .docx, .pdf)"
+    )
+    draft.add_argument("notice", metavar="NOTICE")
+    draft.add_argument("--year", type=int, help="the campaign's year, when the notice lacks it")
+    draft.add_argument("--units", metavar="ROSTER", help="fill [[units]] from this roster")
+    draft.add_argument("--kind", metavar="K", help="with --units: kind of units without one")
+    draft.add_argument("-o", "--output", metavar="PLAN", required=True, help="plan file")
+    draft.set_defaults(func=intake.plan_draft)
+
     invite = sub.add_parser(
         "invite", parents=[common, campaign], help="make or manage invite codes"
     )
@@ -122,7 +137,27 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--expires", default="7d", help="validity, e.g. 7d (default), 12h")
     invite.add_argument("--revoke", metavar="CODE", help="withdraw a code")
     invite.add_argument("--list", action="store_true", help="list the campaign's invites")
+    invite.add_argument("--all", action="store_true", help="one invite per unit (contact, head)")
+    invite.add_argument("--kind", metavar="K", help="with --all: only units of this kind")
+    invite.add_argument(
+        "--renew", action="store_true", help="with --all: replace unused codes with new ones"
+    )
+    invite.add_argument("-o", "--output", metavar="FILE", help="with --all: .xlsx or .pdf")
+    invite.add_argument(
+        "--roster", metavar="ROSTER", help="with --all: the roster, for the contacts' names"
+    )
     invite.set_defaults(func=commands.invite)
+
+    units = sub.add_parser("units", help="unit rosters")
+    units_sub = units.add_subparsers(dest="units_command", required=True, metavar="ACTION")
+    units_import = units_sub.add_parser(
+        "import", parents=[common], help="read a roster (.xlsx, .csv) into plan TOML"
+    )
+    units_import.add_argument("roster", metavar="ROSTER")
+    units_import.add_argument("--into", metavar="PLAN", help="replace the units of this plan")
+    units_import.add_argument("-o", "--output", metavar="FILE", help="write the TOML here")
+    units_import.add_argument("--kind", metavar="K", help="the kind of units whose row has none")
+    units_import.set_defaults(func=intake.units_import)
 
     status = sub.add_parser("status", parents=[common, campaign], help="progress table")
     status.add_argument("--unit", metavar="NAME", help="one unit's tasks")

@@ -148,7 +148,8 @@ class Task(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id"))
-    key: Mapped[str] = mapped_column(String(64))
+    # A recurring task's occurrence is keyed `<series>@<date>` (64 + 11 characters).
+    key: Mapped[str] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime]
@@ -158,6 +159,11 @@ class Task(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
+    # An occurrence of a recurring task (`repeat`): the plan's task key and title, and the
+    # occurrence's local date. None for a task with one deadline.
+    series: Mapped[str | None] = mapped_column(String(64))
+    series_title: Mapped[str | None] = mapped_column(Text)
+    occurrence: Mapped[date | None] = mapped_column(Date)
 
 
 class Person(Base):

@@ -66,6 +66,11 @@ class Task:
     allow_outside_phase: bool
     policy: ReminderPolicy
     description: str = ""
+    # A recurring task (`repeat`) is one Task per occurrence: `series` is the key written in
+    # the plan, `series_title` its title, `occurrence` the occurrence's local date.
+    series: str | None = None
+    series_title: str | None = None
+    occurrence: date | None = None
 
 
 @dataclass(frozen=True)

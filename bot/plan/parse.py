@@ -17,6 +17,7 @@ from bot.domain.policy import (
     ESCALATION_TARGETS,
     ReminderPolicy,
 )
+from bot.domain.recurrence import Repeat, RepeatError
 from bot.domain.timespec import (
     Duration,
     TimespecError,
@@ -75,7 +76,9 @@ TASK_KEYS = {
     "allow_outside_phase",
     "reminders",
     "description",
+    "repeat",
 }
+REPEAT_KEYS = {"every", "on", "at", "from", "until"}
 
 _MISSING = object()
 
@@ -393,6 +396,7 @@ class _Context:
     all_kind_keys: set[str] = field(default_factory=set)  # every kind key written
     unit_keys: set[str] = field(default_factory=set)
     task_paths: list[tuple[KeyPath, str | None]] = field(default_factory=list)
+    calendar: WorkCalendar | None = None
 
 
 def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
@@ -400,6 +404,7 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
     ctx = _Context()
     campaign = _campaign(c, data, ctx)
     calendar = _calendar(c, data)
+    ctx.calendar = calendar
     ctx.base_policy = _check_policy(
         c, data.get("reminders", {}), ("reminders",), DEFAULT_POLICY_JSON
     )
@@ -563,7 +568,7 @@ def _phases(c: _Checker, data: dict[str, Any], ctx: _Context) -> list[Phase]:
         tasks = [
             task
             for j, raw_task in enumerate(raw_tasks or [])
-            if (task := _task(c, raw_task, (*pp, "tasks", j), ctx, policy, start, end))
+            for task in _task(c, raw_task, (*pp, "tasks", j), ctx, policy, start, end)
         ]
         if p_key and p_name and start and end:
             description = c.text(pt, pp, "description", "") or ""
@@ -583,16 +588,21 @@ def _task(
     phase_policy: dict[str, Any] | None,
     start: date | None,
     end: date | None,
-) -> Task | None:
-    """Read one [[phases.tasks]] entry (its due date must lie in its phase unless allowed)."""
+) -> list[Task]:
+    """Read one [[phases.tasks]] entry (its due date must lie in its phase unless allowed).
+
+    A task with `repeat` becomes one Task per occurrence (keyed `<key>@<date>`).
+    """
     tt = c.table(raw, tp, TASK_KEYS)
     t_key, t_title = c.ident(tt, tp), c.text(tt, tp, "title")
     ctx.task_paths.append(((*tp, "key"), t_key))
     due = None
-    if "due" in tt:
+    if "due" in tt and "repeat" in tt:
+        c.error((*tp, "repeat"), "a task has either due or repeat, not both")
+    elif "due" in tt:
         due = _due_moment(c, tt["due"], (*tp, "due"), ctx.zone, ctx.due_time)
-    else:
-        c.error((*tp, "due"), "missing key")
+    elif "repeat" not in tt:
+        c.error((*tp, "due"), "missing key (or give repeat for a recurring task)")
     evidence = c.text(tt, tp, "evidence", "any")
     if isinstance(evidence, str) and evidence not in EVIDENCE_KINDS:
         c.error(
@@ -619,19 +629,101 @@ def _task(
     if "reminders" in tt and phase_policy is not None:
         policy = _check_policy(c, tt["reminders"], (*tp, "reminders"), phase_policy)
     description = c.text(tt, tp, "description", "")
+    if "repeat" in tt and "due" not in tt:
+        moments = _repeat_moments(
+            c, tt["repeat"], (*tp, "repeat"), ctx, policy, start, end, outside
+        )
+        if not (t_key and t_title and moments and isinstance(evidence, str) and policy):
+            return []
+        return [
+            Task(
+                key=f"{t_key}@{day.isoformat()}",
+                title=f"{t_title} · {day.month}/{day.day}",
+                due=moment,
+                evidence=evidence,
+                kinds=tuple(for_kinds),
+                exempt=tuple(exempt),
+                allow_outside_phase=bool(outside),
+                policy=ReminderPolicy.from_json(policy),
+                description=description or "",
+                series=t_key,
+                series_title=t_title,
+                occurrence=day,
+            )
+            for day, moment in moments
+        ]
     if not (t_key and t_title and due and isinstance(evidence, str) and policy):
-        return None
-    return Task(
-        key=t_key,
-        title=t_title,
-        due=due,
-        evidence=evidence,
-        kinds=tuple(for_kinds),
-        exempt=tuple(exempt),
-        allow_outside_phase=bool(outside),
-        policy=ReminderPolicy.from_json(policy),
-        description=description or "",
-    )
+        return []
+    return [
+        Task(
+            key=t_key,
+            title=t_title,
+            due=due,
+            evidence=evidence,
+            kinds=tuple(for_kinds),
+            exempt=tuple(exempt),
+            allow_outside_phase=bool(outside),
+            policy=ReminderPolicy.from_json(policy),
+            description=description or "",
+        )
+    ]
+
+
+def _repeat_moments(
+    c: _Checker,
+    raw: Any,
+    rp: KeyPath,
+    ctx: _Context,
+    policy: dict[str, Any] | None,
+    start: date | None,
+    end: date | None,
+    outside: Any,
+) -> list[tuple[date, datetime]]:
+    """Read a task's `repeat` table; return each occurrence's local date and UTC due moment.
+
+    SPEC §3: `every` week/month (or day), `on`, optional `at` (default the campaign's
+    due_time), `from`/`until` (default the phase's dates, inside it unless allowed).
+    """
+    table = c.table(raw, rp, REPEAT_KEYS)
+    if not isinstance(raw, dict):
+        return []
+    try:
+        rule = Repeat.parse(table.get("every"), table.get("on"))
+    except RepeatError as exc:
+        key = "every" if "every" in str(exc) or "every" not in table else "on"
+        c.error((*rp, key), str(exc))
+        return []
+    at = ctx.due_time
+    if "at" in table:
+        parsed_at: time | None = c.spec((*rp, "at"), table["at"], parse_clock)
+        if parsed_at is None:
+            return []
+        at = parsed_at
+    first = _plain_date(c, table, rp, "from") if "from" in table else start
+    last = _plain_date(c, table, rp, "until") if "until" in table else end
+    if first is None or last is None or ctx.zone is None:
+        return []
+    if last < first:
+        c.error((*rp, "until"), f"until ({last}) lies before from ({first})")
+        return []
+    if start and end and not outside and not (start <= first and last <= end):
+        c.error(
+            rp,
+            f"occurrences from {first} to {last} lie outside its phase ({start} – {end}); "
+            "set allow_outside_phase = true if that is intended",
+        )
+        return []
+    workdays = bool(policy.get("workdays_only")) if policy else False
+    try:
+        days = rule.dates(first, last, ctx.calendar if workdays else None)
+    except (RepeatError, ValueError) as exc:
+        c.error(rp, str(exc))
+        return []
+    if not days:
+        c.error(rp, f"no occurrence between {first} and {last}")
+        return []
+    zone = ctx.zone
+    return [(d, datetime.combine(d, at, tzinfo=zone).astimezone(UTC)) for d in days]
 
 
 def _calendar_warnings(

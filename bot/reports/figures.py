@@ -105,9 +105,32 @@ async def chart_data(session: AsyncSession, campaign: m.Campaign, now: datetime)
         .order_by(m.UnitKind.position)
     )
     data = ChartData(campaign.title, campaign.timezone, now)
+    series: dict[str, TaskSplit] = {}
+    found_next: dict[str, bool] = {}
     for task, phase in tasks:
-        if task.id in by_task:
+        if task.id not in by_task:
+            continue
+        if task.series is None:
             data.tasks.append(TaskSplit(task.key, task.title, phase, task.due_at, by_task[task.id]))
+            continue
+        # A recurring task is one bar: its occurrences due so far (the first one while none
+        # is due yet), dated by its next due moment.
+        bar = series.get(task.series)
+        if bar is None:
+            bar = TaskSplit(
+                task.series, task.series_title or task.title, phase, task.due_at, Split()
+            )
+            series[task.series] = bar
+            data.tasks.append(bar)
+            bar.split.add(by_task[task.id])
+            found_next[task.series] = task.due_at > now
+            continue
+        if task.due_at <= now:
+            bar.split.add(by_task[task.id])
+            bar.due_at = task.due_at
+        elif not found_next[task.series]:
+            bar.due_at = task.due_at
+            found_next[task.series] = True
     for kind in kinds:
         if kind.id in by_kind:
             data.kinds.append(KindSplit(kind.key, kind.name, by_kind[kind.id]))

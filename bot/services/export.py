@@ -184,7 +184,8 @@ def _summary(progress: CampaignProgress, views: list[AssignmentView], lang: str)
     for phase in progress.phases:
         if not phase.tasks:
             sheet.rows.append([Cell(phase.name), Cell(col("no_tasks"), "not_owed")])
-        for task in phase.tasks:
+        # A recurring task: its row (occurrences due so far), then one row per occurrence.
+        for task in [x for entry in phase.tasks for x in (entry, *entry.occurrences)]:
             rate = task.submitted / task.total if task.total else 0.0
             sheet.rows.append(
                 [
@@ -194,7 +195,7 @@ def _summary(progress: CampaignProgress, views: list[AssignmentView], lang: str)
                     Cell(task.total),
                     Cell(task.submitted, "accepted" if task.submitted == task.total else None),
                     Cell(task.accepted),
-                    Cell(late.get(task.key, 0)),
+                    Cell(sum(late.get(o.key, 0) for o in task.occurrences or [task])),
                     Cell(task.overdue, "overdue" if task.overdue else None),
                     Cell(rate, number_format="0%"),
                 ]
@@ -239,13 +240,14 @@ def _phase_sheets(
         if not phase.tasks:
             continue  # nothing is owed in it; the summary says so
         header = [plain("reports.xlsx.unit", lang), plain("reports.xlsx.kind", lang)]
-        for task in phase.tasks:
+        columns = [x for entry in phase.tasks for x in (entry.occurrences or [entry])]
+        for task in columns:
             header += [task.title, plain("reports.xlsx.submitted_at", lang, task=task.title)]
         sheet = Sheet(phase.name, header)
         for unit_key, unit_name, kind in units:
             row = [Cell(unit_name), Cell(kind)]
             owes = False
-            for task in phase.tasks:
+            for task in columns:
                 view = by_cell.get((unit_key, task.key))
                 if view is None:
                     row += [Cell(plain("reports.xlsx.not_owed", lang), "not_owed"), Cell(None)]

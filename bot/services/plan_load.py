@@ -233,6 +233,9 @@ async def apply_plan(
                         "allow_outside_phase": task.allow_outside_phase,
                         "policy": task.policy.to_json(),
                         "position": position,
+                        "series": task.series,
+                        "series_title": task.series_title,
+                        "occurrence": task.occurrence,
                     },
                 )
             )

@@ -26,6 +26,50 @@ class TaskProgress:
     submitted: int = 0
     accepted: int = 0
     overdue: int = 0
+    # A recurring task (SPEC §3 `repeat`) is one entry holding its occurrences: its figures
+    # count the occurrences due so far, `due_at` is the next one's (else the last one's).
+    occurrences: list[TaskProgress] = field(default_factory=list)
+    due_so_far: int = 0
+    next_due: datetime | None = None
+
+    @property
+    def recurring(self) -> bool:
+        """Return whether this entry groups the occurrences of a recurring task."""
+        return bool(self.occurrences)
+
+
+def group_series(
+    entries: list[tuple[str | None, str | None, TaskProgress]], now: datetime
+) -> list[TaskProgress]:
+    """Fold occurrences (series key, series title, figures) into one entry per series.
+
+    The entry sits where the series' first occurrence is; figures sum the occurrences whose
+    due moment is at or before `now` (done / due so far), `next_due` is the first one after.
+    """
+    out: list[TaskProgress] = []
+    groups: dict[str, TaskProgress] = {}
+    for series, series_title, item in entries:
+        if series is None:
+            out.append(item)
+            continue
+        group = groups.get(series)
+        if group is None:
+            group = TaskProgress(item.id, series, series_title or item.title, item.due_at)
+            groups[series] = group
+            out.append(group)
+        group.occurrences.append(item)
+    for group in groups.values():
+        due = [o for o in group.occurrences if o.due_at <= now]
+        later = [o for o in group.occurrences if o.due_at > now]
+        group.due_so_far = len(due)
+        group.next_due = later[0].due_at if later else None
+        group.due_at = later[0].due_at if later else group.occurrences[-1].due_at
+        group.id = (later[0] if later else group.occurrences[-1]).id
+        group.total = sum(o.total for o in due)
+        group.submitted = sum(o.submitted for o in due)
+        group.accepted = sum(o.accepted for o in due)
+        group.overdue = sum(o.overdue for o in due)
+    return out
 
 
 @dataclass
@@ -111,22 +155,29 @@ async def campaign_progress(
         progress = PhaseProgress(phase.key, phase.name, phase.start_date, phase.end_date)
         by_phase[phase.id] = progress
         out.append(progress)
+    entries: dict[int, list[tuple[str | None, str | None, TaskProgress]]] = {}
     for task in tasks:
         total, submitted, accepted, overdue = figures.get(task.id, (0, 0, 0, 0))
         if unit_ids is not None and total == 0:
             continue
-        by_phase[task.phase_id].tasks.append(
-            TaskProgress(
-                task.id,
-                task.key,
-                task.title,
-                task.due_at,
-                int(total),
-                int(submitted or 0),
-                int(accepted or 0),
-                int(overdue or 0),
+        entries.setdefault(task.phase_id, []).append(
+            (
+                task.series,
+                task.series_title,
+                TaskProgress(
+                    task.id,
+                    task.key,
+                    task.title,
+                    task.due_at,
+                    int(total),
+                    int(submitted or 0),
+                    int(accepted or 0),
+                    int(overdue or 0),
+                ),
             )
         )
+    for phase_id, items in entries.items():
+        by_phase[phase_id].tasks.extend(group_series(items, now))
     return CampaignProgress(campaign.key, campaign.title, campaign.timezone, now, out)
 
 

@@ -379,8 +379,11 @@ class LocalBotAPI:
         bot_first_name: str = "Duban Test Bot",
         faults: Faults | None = None,
         webhook_retry_delay: float = 0.2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.token = token
+        # The Unix time in message dates: the sandbox passes its movable clock.
+        self.clock = clock
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
@@ -695,6 +698,41 @@ class LocalBotAPI:
         texts = [m.get("text", m.get("caption")) for m in self.sent_to(chat)]
         return [t for t in texts if t is not None]
 
+    def history(self, chat: FakeChat | FakeUser | int) -> list[JSON]:
+        """Return every message of ``chat``, both ways, oldest first (edits applied, deleted gone).
+
+        The same dicts the server keeps (not copies): read them, do not change them.
+        """
+        chat_id = _id_of(chat)
+        mine = [(mid, msg) for (cid, mid), msg in self._messages.items() if cid == chat_id]
+        return [msg for _, msg in sorted(mine, key=lambda pair: pair[0])]
+
+    def menu(self, user: FakeUser) -> list[JSON]:
+        """Return the command menu ``user`` sees in their private chat, as Telegram picks it.
+
+        The narrowest scope with commands wins (this chat, then all private chats, then the
+        default), and within a scope the list for the user's language before the one for all.
+        """
+        scopes = (
+            {"type": "chat", "chat_id": user.id},
+            {"type": "all_private_chats"},
+            {"type": "default"},
+        )
+        languages = ([user.language_code] if user.language_code else []) + [""]
+        for scope in scopes:
+            for language in languages:
+                found = self.commands.get((json.dumps(scope, sort_keys=True), language))
+                if found:
+                    return list(found)
+        return []
+
+    def file(self, file_id: str) -> tuple[bytes, str | None, str | None] | None:
+        """Return a stored file's bytes, MIME type and name (None for an unknown file_id)."""
+        stored = self._files.get(file_id)
+        if stored is None:
+            return None
+        return stored.content, stored.mime_type, stored.file_name
+
     def calls(self, method: str) -> list[RecordedRequest]:
         """Return recorded requests of one method (case-insensitive)."""
         return [r for r in self.requests if r.method.lower() == method.lower()]
@@ -934,7 +972,7 @@ class LocalBotAPI:
         update: JSON = {
             "chat": user.private_chat().to_dict(),
             "from": user.to_dict(),
-            "date": int(time.time()),
+            "date": int(self.clock()),
             "old_chat_member": _member_json(bot, old),
             "new_chat_member": _member_json(bot, new),
         }
@@ -948,7 +986,7 @@ class LocalBotAPI:
             "message_id": message_id,
             "from": sender,
             "chat": chat.to_dict(),
-            "date": int(time.time()),
+            "date": int(self.clock()),
             **fields,
         }
         self._messages[(chat.id, message_id)] = message
@@ -1483,7 +1521,7 @@ class LocalBotAPI:
 
     def _edited(self, message: JSON) -> JSON:
         """Stamp an edit, snapshot it in ``edits`` and return the API form."""
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.clock())
         self.edits.append(copy.deepcopy(message))
         return self._public(message)
 

@@ -1,0 +1,1 @@
+"""From the office's documents to a plan: unit rosters and notices."""
