@@ -120,7 +120,8 @@ def test_load_status_export_invite(work: Path) -> None:
 
 
 def test_status_before_any_plan_is_one_line(work: Path) -> None:
-    assert "还没有专项工作" in one_line_error(duban(work, "status"))
+    line = one_line_error(duban(work, "status"))
+    assert "找不到数据库 duban.db" in line and "duban plan load" in line
 
 
 def test_run_without_token_names_the_key(work: Path) -> None:
