@@ -168,7 +168,7 @@ async def plan_load(args: argparse.Namespace) -> int:
         changed = {k: v for k, v in counts.items() if v}
         if changed:
             things = plain("cli.load.separator", lang).join(
-                plain(f"cli.load.kind.{k}", lang, count=v) for k, v in changed.items()
+                _counted(k, v, lang) for k, v in changed.items()
             )
             parts.append(plain(f"cli.load.{label}", lang, things=things))
     if report.rescheduled:
@@ -177,6 +177,14 @@ async def plan_load(args: argparse.Namespace) -> int:
         plain("plan.loaded", lang, key=plan.key, summary=plain("cli.load.joiner", lang).join(parts))
     )
     return 0
+
+
+def _counted(kind: str, count: int, lang: str) -> str:
+    """Write "单位 13 个" for a kind of object the load report counts (its key if unknown)."""
+    try:
+        return plain(f"cli.load.kind.{kind}", lang, count=count)
+    except KeyError:  # a kind added to the load report before the catalogs learnt it
+        return f"{kind} {count}"
 
 
 async def plan_example(args: argparse.Namespace) -> int:
