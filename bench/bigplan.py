@@ -6,6 +6,22 @@ import argparse
 from datetime import date, timedelta
 from pathlib import Path
 
+# Unit names as offices write them: a place of two or three characters and what the unit is.
+PLACES = "甲乙丙丁戊己庚辛壬癸长治沙河东西南北安平阳城山水江湖海宁远新兴和华中龙凤泉林石桥"
+SUFFIXES = ("县总工会", "区总工会", "市总工会", "教育工会", "交通运输工会", "集团工会", "医院工会")
+
+
+def unit_name(i: int) -> tuple[str, str]:
+    """Return the i-th unit's name and short alias (distinct for every i)."""
+    places, n = len(PLACES), i
+    place = PLACES[n % places] + PLACES[(n // places) % places]
+    n //= places * places
+    while n:
+        place += PLACES[n % places]
+        n //= places
+    suffix = SUFFIXES[i % len(SUFFIXES)]
+    return place + suffix, place + suffix[0]
+
 
 def big_plan(units: int, tasks: int, *, key: str = "bench", start: date = date(2026, 1, 5)) -> str:
     """Return plan text with `units` units of three kinds and `tasks` tasks over five phases."""
@@ -21,12 +37,13 @@ def big_plan(units: int, tasks: int, *, key: str = "bench", start: date = date(2
     for kind in kinds:
         out += ["[[unit_kinds]]", f'key = "{kind}"', f'name = "{kind}"']
     for i in range(units):
+        name, alias = unit_name(i)
         out += [
             "[[units]]",
-            f'key = "u{i:05d}"',
-            f'name = "第{i:05d}号工会"',
+            f'key = "u{i:06d}"',
+            f'name = "{name}"',
             f'kind = "{kinds[i % 3]}"',
-            f'aliases = ["单位{i:05d}"]',
+            f'aliases = ["{alias}"]',
         ]
     phases = 5
     per_phase = max(1, tasks // phases)

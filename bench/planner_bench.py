@@ -59,8 +59,11 @@ async def prepare(db: Database, units: int, tasks: int) -> None:
         await session.execute(insert(m.Role), [{**r, "created_at": NOW} for r in roles])
 
 
-async def measure(db: Database, due: int) -> None:
-    """Print the time of a tick with nothing due and of one with `due` assignments due."""
+async def measure(db: Database, due: int) -> dict[str, float]:
+    """Print and return the time of a tick with nothing due and of one with `due` due.
+
+    Returns {"idle_ms", "idle_max_ms", "planning_s", "assignments"} (milliseconds, seconds).
+    """
     # Steady state: nothing waits before tomorrow, and today's notices went out.
     async with db.write() as session:
         await session.execute(update(m.Assignment).values(next_check_at=NOW + timedelta(days=1)))
@@ -104,6 +107,12 @@ async def measure(db: Database, due: int) -> None:
         f" ({report.nudges:,} nudges, {report.escalations:,} escalations,"
         f" {await _outbox(db) - before:,} outbox rows)"
     )
+    return {
+        "idle_ms": statistics.median(times) * 1000,
+        "idle_max_ms": max(times) * 1000,
+        "planning_s": elapsed,
+        "assignments": report.assignments,
+    }
 
 
 async def _outbox(db: Database) -> int:

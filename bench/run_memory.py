@@ -6,6 +6,7 @@ python bench/run_memory.py DATABASE_URL
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -50,7 +51,8 @@ async def main(url: str) -> None:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await proc.wait()
-    print(f"memory of duban run: peak RSS {rss:.0f} MB (target 250)")
+    print(f"memory of duban run: peak RSS {rss:.0f} MB")
+    print(json.dumps({"peak_rss_mb": round(rss, 1)}))
 
 
 if __name__ == "__main__":

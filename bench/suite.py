@@ -1,12 +1,12 @@
-"""Measure every figure of SPEC §7 on SQLite and PostgreSQL, and print them.
+"""Measure every figure of SPEC §7 on SQLite and PostgreSQL; print one table; write it.
 
-    python -m bench.suite                      # both databases, 10,000 units x 50 tasks
-    python -m bench.suite --only sqlite --units 1000
+    python -m bench                                  # everything (about 15 minutes)
+    python -m bench --units 1000 --national 0 --compare 0 --no-write     # a quick look
 
-PostgreSQL runs in a throwaway database on the server of DUBAN_TEST_PG (default
-postgresql://postgres@127.0.0.1:5432/test), dropped afterwards. Sending is measured by the
-end-to-end test (tests/test_e2e_delivery.py); its last figures are printed from
-build/docs/figures/delivery.json (else docs/figures/).
+The table goes to stdout and, unless --no-write, to docs/performance.md (between the
+markers, so the prose around it stays). Every figure is measured by this command on the
+machine it runs on; none is typed by hand. PostgreSQL runs in throwaway databases on the
+server of DUBAN_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test).
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 
+from bench.bigplan import unit_name
 from bench.planner_bench import NOW, measure, prepare
 from bot.db import models as m
 from bot.db.engine import Database
@@ -36,6 +39,41 @@ from handlers.views import campaign_view, unit_view
 
 ROOT = Path(__file__).parent.parent
 PG_DSN = os.environ.get("DUBAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+@dataclass
+class Row:
+    """One figure of the table: what, the target, and a value per database."""
+
+    figure: str
+    target: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+class Table:
+    """The figures, in the order they were first named."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+
+    def put(self, figure: str, target: str, column: str, value: str) -> None:
+        """Set one value (and print it at once, so a long run shows progress)."""
+        row = self.rows.setdefault(figure, Row(figure, target))
+        row.values[column] = value
+        print(f"  [{column}] {figure}: {value}", flush=True)
+
+    def markdown(self, columns: list[str]) -> str:
+        """Return the table as Markdown."""
+        lines = [
+            "| figure | target | " + " | ".join(columns) + " |",
+            "|---|---|" + "---|" * len(columns),
+        ]
+        for row in self.rows.values():
+            cells = [row.values.get(c, "—") for c in columns]
+            lines.append(f"| {row.figure} | {row.target} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
 
 
 async def median_ms(run: Callable[[], Awaitable[object]], times: int) -> float:
@@ -49,50 +87,181 @@ async def median_ms(run: Callable[[], Awaitable[object]], times: int) -> float:
     return statistics.median(samples) * 1000
 
 
-async def queries(db: Database) -> None:
-    """Print /status for the whole campaign and /unit for one unit, as the handlers do them."""
+async def queries(db: Database, table: Table, column: str, units: int, scale: str) -> None:
+    """Time /status for the whole campaign and /unit by name, alias, pinyin and close match."""
     async with db.read() as session:
         campaign = await pick_campaign(session)
-        unit_names = list(await session.scalars(select(m.Unit.name).limit(5000)))
-    name = unit_names[len(unit_names) // 2]
+    assert campaign is not None
+    name, alias = unit_name(units // 2)
+    spelled = min((await _spellings(db, name)) or ["?"], key=lambda s: (len(s), s))
+    typo = name[:1] + ("水" if name[1] != "水" else "山") + name[2:]
 
     async def status() -> None:
         async with db.read() as session:
             progress = await campaign_progress(session, campaign, NOW)
             campaign_view(progress, "zh")
 
-    async def unit() -> None:
-        async with db.read() as session:
-            found, _ = await resolve_unit(session, campaign.id, name)
-            assert found is not None
-            views = await assignment_views(session, campaign, NOW, unit_ids=[found.id])
-            unit_view(found, views, campaign.timezone, NOW, "zh")
+    def unit(text: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            async with db.read() as session:
+                found, close = await resolve_unit(session, campaign.id, text)
+                chosen = found or (close[0] if close else None)
+                assert chosen is not None, text
+                views = await assignment_views(session, campaign, NOW, unit_ids=[chosen.id])
+                unit_view(chosen, views, campaign.timezone, NOW, "zh")
 
-    print(f"/status, whole campaign: median {await median_ms(status, 10):.0f} ms (target 300)")
-    print(f"/unit, one unit by name: median {await median_ms(unit, 20):.1f} ms (target 20)")
+        return run
+
+    table.put(
+        f"`/status`, whole campaign ({scale})",
+        "≤ 30 ms",
+        column,
+        f"{await median_ms(status, 15):.1f} ms",
+    )
+    for label, text in (
+        ("by name", name),
+        ("by alias", alias),
+        (f"by pinyin initials (`{spelled}`)", spelled),
+        (f"by close match (`{typo}`)", typo),
+    ):
+        table.put(
+            f"`/unit` {label}, {units:,} units",
+            "≤ 20 ms",
+            column,
+            f"{await median_ms(unit(text), 15):.1f} ms",
+        )
 
 
-def memory_of_run(url: str) -> None:
-    """Start `duban run` on the database against the local Bot API server; print its peak RSS."""
+async def _spellings(db: Database, name: str) -> list[str] | None:
+    async with db.read() as session:
+        return await session.scalar(select(m.Unit.spellings).where(m.Unit.name == name))
+
+
+def memory_of_run(url: str) -> float:
+    """Start `duban run` on the database against the local Bot API server; its peak RSS."""
     script = ROOT / "bench" / "run_memory.py"
     out = subprocess.run(
-        [sys.executable, str(script), url], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), url], capture_output=True, text=True, timeout=600
     )
-    print(out.stdout.strip() or out.stderr.strip()[-2000:])
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            return float(json.loads(line)["peak_rss_mb"])
+    raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
 
 
-async def one(url: str, units: int, tasks: int, due: int) -> None:
-    """Run every measurement on one database."""
-    db = Database(url)
+async def campaign_figures(
+    db: Database, table: Table, column: str, units: int, tasks: int, due: int, national: bool
+) -> None:
+    """Load the plan, then measure queries, ticks, planning and the memory of `duban run`."""
+    scale = f"{units * tasks:,} assignments"
+    started = time.perf_counter()
+    await prepare(db, units, tasks)
+    load = time.perf_counter() - started
+    target = "≤ 120 s" if national else "≤ 60 s on SQLite"
+    table.put(
+        f"plan load, {units:,} units × {tasks} tasks (+ contacts)", target, column, f"{load:.1f} s"
+    )
+    await queries(db, table, column, units, scale)
+    figures = await measure(db, due)
+    table.put(
+        f"scheduler tick with nothing due ({scale})",
+        "≤ 50 ms",
+        column,
+        f"{figures['idle_ms']:.1f} ms (max {figures['idle_max_ms']:.1f})",
+    )
+    table.put(
+        f"planning {figures['assignments']:,} due assignments ({scale})",
+        "≤ 20 s" if national else "≤ 2 s",
+        column,
+        f"{figures['planning_s']:.2f} s",
+    )
+    table.put(
+        f"`duban run` peak RSS ({scale})",
+        "≤ 200 MB" if national else "≤ 150 MB",
+        column,
+        f"{memory_of_run(db.url):.0f} MB",
+    )
+
+
+@asynccontextmanager
+async def sqlite_db() -> AsyncIterator[Database]:
+    """A SQLite database in a temporary folder."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
+        try:
+            yield db
+        finally:
+            await db.dispose()
+
+
+@asynccontextmanager
+async def postgres_db() -> AsyncIterator[Database]:
+    """A throwaway PostgreSQL database, dropped afterwards."""
+    import asyncpg
+
+    name = f"duban_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    db = Database(f"{base}/{name}")
     try:
-        started = time.perf_counter()
-        await prepare(db, units, tasks)
-        print(f"plan load + contacts: {time.perf_counter() - started:.1f} s (target 60 on SQLite)")
-        await queries(db)
-        await measure(db, due)
+        yield db
     finally:
         await db.dispose()
-    memory_of_run(url)
+        admin = await asyncpg.connect(PG_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def compare(table: Table, sizes: list[int]) -> None:
+    """Run bench.compare (one job per nudge) and put its ratios in the table."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.compare", "--json", "--sizes", ",".join(map(str, sizes))],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
+    for key, row in json.loads(lines[-1]).items():
+        table.put(row["figure"], row["target"], "comparison", row["value"])
+        del key
+
+
+def sending(table: Table) -> None:
+    """Take the sending rate from the end-to-end delivery test's figures."""
+    for path in (ROOT / "build" / "docs" / "figures", ROOT / "docs" / "figures"):
+        figures = path / "delivery.json"
+        if figures.exists():
+            data = json.loads(figures.read_text(encoding="utf-8")).get("thousand_contacts", {})
+            if data:
+                table.put(
+                    "sending against a server enforcing Telegram's limits",
+                    "≥ 95 % of 30/s, nothing lost",
+                    "SQLite",
+                    f"{data.get('rate_per_second')}/s, {data.get('count_429')} × 429,"
+                    f" {data.get('lost')} lost (`{data.get('command')}`)",
+                )
+                return
+
+
+def write(table: Table, columns: list[str], command: str) -> None:
+    """Replace the table in docs/performance.md."""
+    body = (
+        f"{BEGIN}\n\nMeasured by `{command}` on {time.strftime('%Y-%m-%d')}"
+        f" ({os.cpu_count()} cores).\n\n{table.markdown(columns)}\n\n{END}"
+    )
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + body + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + body + "\n"
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC}")
 
 
 async def main() -> None:
@@ -102,41 +271,48 @@ async def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--national", type=int, default=100_000, help="units (0: skip)")
+    parser.add_argument("--national-tasks", type=int, default=20)
+    parser.add_argument("--national-due", type=int, default=100_000)
+    parser.add_argument("--compare", default="10000,100000,500000", help="assignments (0: skip)")
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    print(f"{args.units:,} units x {args.tasks} tasks = {args.units * args.tasks:,} assignments")
+    table = Table()
+    columns = []
     if args.only in (None, "sqlite"):
-        print("\n== SQLite")
-        with tempfile.TemporaryDirectory() as folder:
-            await one(
-                f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", args.units, args.tasks, args.due
+        columns.append("SQLite")
+        print("== SQLite", flush=True)
+        async with sqlite_db() as db:
+            await campaign_figures(
+                db, table, "SQLite", args.units, args.tasks, args.due, national=False
             )
     if args.only in (None, "postgres"):
-        import asyncpg
-
-        print("\n== PostgreSQL")
-        name = f"duban_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_DSN)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-        try:
-            await one(f"{base}/{name}", args.units, args.tasks, args.due)
-        finally:
-            admin = await asyncpg.connect(PG_DSN)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
-    found = [
-        path
-        for path in (ROOT / "build/docs/figures/delivery.json", ROOT / "docs/figures/delivery.json")
-        if path.exists()
-    ]
-    if found:
-        data = json.loads(found[0].read_text(encoding="utf-8")).get("thousand_contacts", {})
-        print(
-            f"\nsending (from {data.get('command')}): {data.get('rate_per_second')}/s"
-            f" of {data.get('limit_per_second')}/s, 429s {data.get('count_429')},"
-            f" lost {data.get('lost')}"
-        )
+        columns.append("PostgreSQL")
+        print("== PostgreSQL", flush=True)
+        async with postgres_db() as db:
+            await campaign_figures(
+                db, table, "PostgreSQL", args.units, args.tasks, args.due, national=False
+            )
+        if args.national:
+            print("== national campaign, PostgreSQL", flush=True)
+            async with postgres_db() as db:
+                await campaign_figures(
+                    db,
+                    table,
+                    "PostgreSQL",
+                    args.national,
+                    args.national_tasks,
+                    args.national_due,
+                    national=True,
+                )
+    sending(table)
+    if args.compare != "0":
+        columns.append("comparison")
+        compare(table, [int(s) for s in args.compare.split(",")])
+    print()
+    print(table.markdown(columns))
+    if not args.no_write:
+        write(table, columns, "python -m bench " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from bot.services.invites import has_admin, open_admin_invites
 from bot.services.plan_load import load_plan_into
 from bot.textfile import read_text
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
+from dashboard import dashboard_for, mount
+from handlers.dashboard import set_menu_button
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
 from scheduler.limits import RateLimits, TelegramLimiter
@@ -200,8 +202,13 @@ async def _serve(
         if webhook:
             url, secret = check_webhook_config(config)
             served.append(webhook_route(app, webhook_path(url), secret))
-        # The web server: /healthz, calendar feeds, and in webhook mode the update endpoint.
-        http_server = await start_http(config, db, runtime.clock, routes=served)
+        # The web server: /healthz, calendar feeds, the dashboard (with [http] public_url),
+        # and in webhook mode the update endpoint.
+        board = dashboard_for(runtime, app.bot)
+        http_server = await start_http(
+            config, db, runtime.clock, routes=served, mounts=[mount(board)] if board else []
+        )
+        await set_menu_button(app, config)
         if webhook:
             url, secret = check_webhook_config(config)
             await app.bot.set_webhook(

@@ -1,4 +1,4 @@
-"""duban's own web server: a health check and the calendar feeds (`[http]` in config.toml).
+"""duban's own web server: health check, calendar feeds, dashboard (`[http]` in config.toml).
 
 bot/app.py starts it beside the bot::
 
@@ -10,7 +10,7 @@ bot/app.py starts it beside the bot::
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from sqlalchemy import text
@@ -69,8 +69,10 @@ def make_app(
     clock: Clock = system_clock,
     default_language: str = "zh",
     routes: Sequence[web.RouteDef] = (),
+    mounts: Sequence[Callable[[web.Application], None]] = (),
 ) -> web.Application:
-    """Build the web application; `routes` adds more (the webhook endpoint, say)."""
+    """Build the web application; `routes` adds more (the webhook endpoint, say), and each
+    of `mounts` adds a part of its own (the dashboard's routes, keys and middleware)."""
     app = web.Application()
     app[DB_KEY] = db
     app[CLOCK_KEY] = clock
@@ -82,6 +84,8 @@ def make_app(
             *routes,
         ]
     )
+    for setup in mounts:
+        setup(app)
     return app
 
 
@@ -109,11 +113,18 @@ async def start_http(
     clock: Clock = system_clock,
     *,
     routes: Sequence[web.RouteDef] = (),
+    mounts: Sequence[Callable[[web.Application], None]] = (),
 ) -> HttpServer | None:
     """Start the server on `[http] listen:port`; return None when `[http]` is not configured."""
     if config.http is None:
         return None
-    app = make_app(db, clock=clock, default_language=config.ui.default_language, routes=routes)
+    app = make_app(
+        db,
+        clock=clock,
+        default_language=config.ui.default_language,
+        routes=routes,
+        mounts=mounts,
+    )
     # No access log: a feed's URL is its secret, and access logs would keep every one.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

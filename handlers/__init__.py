@@ -8,6 +8,8 @@ from telegram.ext import Application
 
 from handlers import (
     admin,
+    dashboard,
+    edits,
     errors,
     extend,
     membership,
@@ -23,6 +25,10 @@ from handlers import (
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Add every handler in the order it must be tried."""
+    # Edited messages are stopped before anything else can act on them again (group -1 runs
+    # first and its ApplicationHandlerStop ends the update there).
+    for handler in edits.handlers():
+        app.add_handler(handler, group=-1)
     # Membership changes and supergroup moves first: they are not addressed to any feature.
     for handler in membership.handlers():
         app.add_handler(handler)
@@ -30,7 +36,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
     # Commands and buttons, one module per feature; their prefixes never overlap.
-    for module in (queries, submit, review, extend, nudge, admin, reports):
+    for module in (queries, submit, review, extend, nudge, admin, reports, dashboard):
         for handler in module.handlers():
             app.add_handler(handler)
     # Plain messages last: an open conversation takes them, else they are questions;

@@ -22,6 +22,7 @@ from bot.db import models as m
 from bot.errors import DubanError, StaleButton
 from bot.i18n import t
 from bot.runtime import Runtime
+from bot.services import reachability
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.audit import record
 from bot.services.campaigns import office_for
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 # Telegram's limit is 4096; leave room for what Telegram counts differently.
 MESSAGE_LIMIT = 4000
+# Telegram keeps the formatting of the first 100 entities of a message only (SPEC §4.5).
+ENTITY_LIMIT = 100
+_OPENING_TAG = re.compile(r"<[a-zA-Z]")
 # How long a handler keeps retrying while the database is unavailable (SPEC §5.3).
 DB_RETRY_SECONDS = 10.0
 
@@ -91,28 +95,42 @@ def _cut(line: str, limit: int) -> int:
     return end
 
 
-def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split a long answer at line breaks into messages under Telegram's limit.
+def entity_count(html: str) -> int:
+    """Return how many formatting entities Telegram makes of this HTML (one per opening tag)."""
+    return len(_OPENING_TAG.findall(html))
 
+
+def split_text(
+    text: str, limit: int = MESSAGE_LIMIT, entity_limit: int = ENTITY_LIMIT
+) -> list[str]:
+    """Split a long answer at line breaks into messages under Telegram's limits.
+
+    Two limits: the length (UTF-16 units) and the formatting entities (Telegram formats the
+    first 100 only), so a list of 400 bold unit names goes out in parts of at most 100.
     Views keep every HTML tag within one line, so splitting between lines keeps tags whole.
     Lengths are taken on the HTML, which is never shorter than the text Telegram counts.
     """
     parts: list[str] = []
     current = ""
+    current_entities = 0
     for line in text.split("\n"):
         while _utf16(line) > limit:  # a single over-long line (plan text) is cut hard
             if current:
                 parts.append(current)
             current = ""
+            current_entities = 0
             end = _cut(line, limit)
             parts.append(line[:end])
             line = line[end:]
+        entities = entity_count(line)
         candidate = f"{current}\n{line}" if current else line
-        if _utf16(candidate) > limit:
+        if current and (_utf16(candidate) > limit or current_entities + entities > entity_limit):
             parts.append(current)
             current = line
+            current_entities = entities
         else:
             current = candidate
+            current_entities += entities
     if current or not parts:
         parts.append(current)
     return parts
@@ -127,8 +145,10 @@ class Reply:
     document: str | bytes | None = None  # a Telegram file_id, or the bytes of a file made here
     photo: str | bytes | None = None
     filename: str | None = None  # the name shown for a document or photo given as bytes
+    file: tuple[str, str] | None = None  # a stored file sent again: (kind, Telegram file_id)
     toast: str | None = None  # a callback query's short answer
     edit: bool = False  # replace the pressed button's message instead of sending anew
+    markup: InlineKeyboardMarkup | None = None  # buttons that are not callbacks (web_app, url)
 
 
 @dataclass
@@ -286,8 +306,16 @@ async def _attempt(
             )
         else:
             person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
+        reopened = False
+        if person is not None and not person.reachable and chat.type == ChatType.PRIVATE:
+            # Writing to the bot in private proves the chat is open again.
+            change = await reachability.became_reachable(
+                session, person, "wrote", now=now, default_language=rt.default_language
+            )
+            reopened = change.notices > 0
         caller = await load_caller(session, user.id) if person is not None else None
         ctx = Ctx(rt, session, update, context, now, person, caller, language(rt, person))
+        ctx.pushed = reopened
         try:
             await feature(ctx)
         except DubanError as exc:
@@ -301,9 +329,26 @@ async def _attempt(
     return ctx
 
 
+def topic_of(update: Update) -> int | None:
+    """Return the forum topic (`message_thread_id`) an update came from, or None.
+
+    Only a message in a forum topic (`is_topic_message`) names one: in other supergroups a
+    thread id only marks a reply chain, and sending with it would be refused.
+    """
+    message: Any = update.effective_message
+    query = update.callback_query
+    if query is not None:
+        message = query.message
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
+
+
 async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
     query = update.callback_query
     toast = next((r.toast for r in replies if r.toast), None)
+    # Every answer goes to the topic it was asked in (SPEC §4.5).
+    thread = topic_of(update)
     if query is not None:
         # A button press is always answered, or the client shows a spinner; a lost answer
         # only leaves the spinner, so the replies still go out.
@@ -312,7 +357,7 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
         except TelegramError as exc:
             log.warning("could not answer a button press: %s", exc)
     for reply in replies:
-        if not (reply.text or reply.document or reply.photo):
+        if not (reply.text or reply.document or reply.photo or reply.file):
             continue
         if reply.edit and query is not None and isinstance(query.message, Message):
             await query.message.edit_text(
@@ -324,10 +369,23 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
         bot = context.bot
         caption = reply.text or None
         markup = keyboard(reply.buttons)
+        if reply.file:
+            kind, file_id = reply.file
+            # send_document, send_photo, send_video, send_audio or send_voice, by file_id.
+            send = getattr(bot, f"send_{kind}")
+            await send(
+                chat.id,
+                file_id,
+                message_thread_id=thread,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+            )
+            continue
         if reply.document:
             await bot.send_document(
                 chat.id,
                 _upload(reply.document, reply.filename),
+                message_thread_id=thread,
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
@@ -337,6 +395,7 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
             await bot.send_photo(
                 chat.id,
                 _upload(reply.photo, reply.filename),
+                message_thread_id=thread,
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
@@ -344,10 +403,11 @@ async def _send(update: Update, context: Context, replies: list[Reply]) -> None:
             continue
         parts = split_text(reply.text)
         for i, part in enumerate(parts):
-            markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
+            markup = (reply.markup or keyboard(reply.buttons)) if i == len(parts) - 1 else None
             await bot.send_message(
                 chat.id,
                 part,
+                message_thread_id=thread,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
                 disable_web_page_preview=True,
@@ -406,7 +466,12 @@ async def reply(update: Update, text: str) -> None:
     """Answer in the chat the update came from, as HTML."""
     message = update.effective_message
     if message is not None:
-        await message.reply_text(text, parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        await message.reply_text(
+            text,
+            parse_mode=ParseMode.HTML,
+            disable_web_page_preview=True,
+            message_thread_id=topic_of(update),
+        )
 
 
 async def office_name(ctx: Ctx) -> str:

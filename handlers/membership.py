@@ -1,19 +1,18 @@
-"""Blocked and unblocked chats, the bot removed from groups, and group -> supergroup moves."""
+"""Blocked and unblocked chats, the bot removed from groups, and group -> supergroup moves.
+
+The decisions live in `bot.services.reachability`, shared with the sender's 403 path.
+"""
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import select
-from sqlalchemy import update as sql_update
 from telegram import ChatMember, Update
+from telegram.constants import ChatType
 from telegram.ext import BaseHandler, ChatMemberHandler, MessageHandler, filters
 
 from bot.db import models as m
-from bot.services.audit import record
+from bot.services import reachability
 from handlers.common import Context, runtime
-
-log = logging.getLogger(__name__)
 
 GONE = (ChatMember.BANNED, ChatMember.LEFT)
 
@@ -25,24 +24,33 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
         return
     rt = runtime(context)
     now = rt.clock()
-    reachable = change.new_chat_member.status not in GONE
+    gone = change.new_chat_member.status in GONE
+    private = change.chat.type == ChatType.PRIVATE
     async with rt.db.write() as session:
         person = await session.scalar(
             select(m.Person).where(m.Person.telegram_id == change.chat.id)
         )
-        if person is None or person.reachable == reachable:
+        if person is None:
             return
-        person.reachable = reachable
-        person.unreachable_since = None if reachable else now
-        record(
-            session,
-            at=now,
-            actor=f"person:{person.id}",
-            action="person.reachable" if reachable else "person.unreachable",
-            object_type="person",
-            object_id=person.id,
-            details={"status": change.new_chat_member.status},
-        )
+        if gone:
+            result = await reachability.became_unreachable(
+                session,
+                person,
+                "blocked" if private else "removed",
+                now=now,
+                default_language=rt.default_language,
+                detail=f"my_chat_member: {change.new_chat_member.status}",
+            )
+        else:
+            result = await reachability.became_reachable(
+                session,
+                person,
+                "unblocked" if private else "added",
+                now=now,
+                default_language=rt.default_language,
+            )
+    if result.notices:
+        rt.poke_sender()
 
 
 async def on_migrate(update: Update, context: Context) -> None:
@@ -50,31 +58,10 @@ async def on_migrate(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or message.migrate_to_chat_id is None:
         return
-    old, new = message.chat.id, message.migrate_to_chat_id
     rt = runtime(context)
-    now = rt.clock()
     async with rt.db.write() as session:
-        person = await session.scalar(select(m.Person).where(m.Person.telegram_id == old))
-        if person is None:
-            return
-        clash = await session.scalar(select(m.Person).where(m.Person.telegram_id == new))
-        if clash is not None:
-            log.warning("supergroup %s already known; keeping the older registration", new)
-            return
-        person.telegram_id = new
-        await session.execute(
-            sql_update(m.Outbox)
-            .where(m.Outbox.chat_id == old, m.Outbox.status == "pending")
-            .values(chat_id=new)
-        )
-        record(
-            session,
-            at=now,
-            actor="system",
-            action="group.migrated",
-            object_type="person",
-            object_id=person.id,
-            details={"from": old, "to": new},
+        await reachability.chat_migrated(
+            session, message.chat.id, message.migrate_to_chat_id, now=rt.clock()
         )
 
 

@@ -21,6 +21,7 @@ PRIVATE = (
     "chart",
     "export",
     "calendar",
+    "dashboard",
     "invite",
     "people",
     "revoke",
@@ -30,7 +31,7 @@ PRIVATE = (
     "lang",
     "help",
 )
-GROUP = ("status", "unit", "task", "overdue", "chart", "help")
+GROUP = ("status", "unit", "task", "overdue", "chart", "dashboard", "help")
 
 
 async def set_commands(

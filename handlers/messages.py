@@ -50,7 +50,7 @@ async def route(ctx: Ctx) -> None:
         return
     if text and await queries.free_text(ctx, text):
         return
-    if ctx.caller.unit_ids and (message.document or message.photo or text):
+    if ctx.caller.unit_ids and (submit.file_of(message) is not None or text):
         ctx.say(t("submit.use_submit", ctx.lang))
         return
     ctx.say(t("error.not_understood", ctx.lang))
@@ -88,7 +88,10 @@ async def unknown_button(ctx: Ctx) -> None:
 
 def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the message router and the catch-all for unknown buttons (after every other)."""
-    content = (filters.TEXT & ~filters.COMMAND) | filters.Document.ALL | filters.PHOTO
+    # Every kind of message is met (SPEC §4.4): text, files of every kind, and stickers,
+    # locations, contacts, polls..., which get one line saying what is expected. Service
+    # messages (members joining, a pinned message) are not addressed to anyone.
+    content = ~filters.COMMAND & ~filters.StatusUpdate.ALL
     return [
         MessageHandler(content & ~filters.UpdateType.EDITED, on_message),
         MessageHandler(filters.COMMAND & ~filters.UpdateType.EDITED, on_unknown_command),

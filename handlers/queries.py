@@ -13,8 +13,8 @@ from bot.errors import StaleButton, UnknownTask, UnknownUnit
 from bot.i18n import t
 from bot.reports.figures import most_overdue
 from bot.services.access import Caller, OtherUnit
-from bot.services.lookup import resolve_unit
-from bot.services.lookup import unit_candidates as unit_names
+from bot.services.export import files_of
+from bot.services.lookup import rank_units, resolve_unit
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from handlers.common import Context, Ctx, button, button_id, command, parse_id
@@ -25,6 +25,7 @@ from handlers.views import (
     status_buttons,
     task_view,
     unit_view,
+    versions_view,
 )
 
 
@@ -99,22 +100,32 @@ async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
         raise OtherUnit()
     views = await assignment_views(ctx.session, caller.campaign, ctx.now, unit_ids=[unit.id])
     buttons = None
+    text = unit_view(unit, views, caller.campaign.timezone, ctx.now, ctx.lang)
     if caller.is_office:
-        # The office can see any version again: one button per submitted task.
+        # The office can see any version again: one button per submitted task, and the
+        # versions listed with their files and text (a caption is the version's text).
         subs = list(
             await ctx.session.execute(
-                select(m.Submission.id, m.Submission.version, m.Task.title)
+                select(m.Submission, m.Task.title)
                 .join(m.Assignment, m.Assignment.id == m.Submission.assignment_id)
                 .join(m.Task, m.Task.id == m.Assignment.task_id)
                 .where(m.Assignment.unit_id == unit.id, m.Assignment.archived_at.is_(None))
                 .order_by(m.Task.position, m.Submission.version)
             )
-        )
+        )[-20:]
         buttons = [
-            [(t("chat.version_button", ctx.lang, task=title, version=version), f"ver:{sid}")]
-            for sid, version, title in subs[-20:]
+            [
+                (
+                    t("chat.version_button", ctx.lang, task=title, version=sub.version),
+                    f"ver:{sub.id}",
+                )
+            ]
+            for sub, title in subs
         ]
-    ctx.say(unit_view(unit, views, caller.campaign.timezone, ctx.now, ctx.lang), buttons)
+        if subs:
+            files = await files_of(ctx.session, [sub.id for sub, _ in subs])
+            text += "\n\n" + versions_view(subs, files, caller.campaign.timezone, ctx.lang)
+    ctx.say(text, buttons)
 
 
 async def show_task(ctx: Ctx, caller: Caller, task: m.Task) -> None:
@@ -295,7 +306,7 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     if caller is None or not (caller.is_office or caller.is_leader):
         return False
     tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
-    unit_matches = rank(text, await unit_names(ctx.session, caller.campaign.id))
+    unit_matches = await rank_units(ctx.session, caller.campaign.id, text)
     task_matches = rank(text, task_candidates(tasks))
     unit_best = unit_matches[0].score if unit_matches else 0.0
     task_best = task_matches[0].score if task_matches else 0.0

@@ -10,6 +10,7 @@ from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
+from bot.services.export import files_of
 from bot.services.lookup import find_task
 from bot.services.review import accept, pending_review, received, reopen, return_submission
 from handlers.common import Context, Ctx, Reply, button, button_id, command
@@ -132,11 +133,13 @@ async def on_version(ctx: Ctx) -> None:
     if assignment.campaign_id != caller.campaign.id:
         raise StaleButton()
     caption = t("review.version_caption", ctx.lang, version=submission.version)
-    if submission.kind == "document" and submission.file_id:
-        ctx.replies.append(Reply(caption, document=submission.file_id))
-    elif submission.kind == "photo" and submission.file_id:
-        ctx.replies.append(Reply(caption, photo=submission.file_id))
-    else:
+    files = (await files_of(ctx.session, [submission.id])).get(submission.id, [])
+    for ref in files:
+        # Every file of the version again (a document, photo, video, audio or voice).
+        ctx.replies.append(Reply(caption, file=(ref.kind, ref.file_id)))
+    if submission.text and files:
+        ctx.say(t("kinds.notice_text", ctx.lang, text=submission.text[:3000]))
+    elif not files:
         ctx.say(
             t(
                 "review.version_text",

@@ -9,6 +9,7 @@ from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
+from bot.services import reachability
 from bot.services.campaigns import office_for
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
@@ -21,6 +22,7 @@ from handlers.common import (
     office_name,
     reply,
     runtime,
+    topic_of,
     without_nul,
 )
 
@@ -50,6 +52,10 @@ async def start(update: Update, context: Context) -> None:
             username=None if group else user.username,
             is_group=group,
         )
+        if not person.reachable:  # writing /start proves the chat is open again
+            await reachability.became_reachable(
+                session, person, "wrote", now=now, default_language=rt.default_language
+            )
         lang = language(rt, person)
         if code:
             try:
@@ -62,6 +68,9 @@ async def start(update: Update, context: Context) -> None:
             else:
                 role = t(f"role.{result.role.role}", lang)
                 first_admin = result.first_admin
+                if group:
+                    # What the group receives as a role goes to the topic it redeemed in.
+                    person.thread_id = topic_of(update)
                 if result.already:
                     text = t("start.already", lang, role=role)
                 elif group:

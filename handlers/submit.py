@@ -1,14 +1,27 @@
-"""/submit and the nudge's submit button: pick a task, send the file or text, confirm."""
+"""/submit and the nudge's submit button: pick a task, send the files or text, confirm."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from telegram import Message, Update
 from telegram.ext import BaseHandler
 
 from bot.errors import StaleButton
-from bot.i18n import t
-from bot.services import conversations
-from bot.services.submissions import Content, WrongEvidence, accepts, owed_by, owed_item, submit
+from bot.i18n import Markup, t
+from bot.services import albums, conversations
+from bot.services.outbox import message as message_payload
+from bot.services.submissions import (
+    Content,
+    FileRef,
+    Owed,
+    WrongEvidence,
+    accepts,
+    file_names,
+    owed_by,
+    owed_item,
+    submit,
+)
 from handlers.common import Context, Ctx, Reply, button, button_id, command
 from handlers.views import owed_buttons
 
@@ -63,32 +76,69 @@ async def pick_task(ctx: Ctx) -> None:
     ctx.say(t(f"submit.send_{evidence}", ctx.lang, task=item.task.title, unit=item.unit.name))
 
 
-def content_of(message: Message) -> Content | None:
-    """Read a document, photo or text from a message."""
-    if message.document is not None:
-        doc = message.document
-        return Content(
-            "document",
-            text=message.caption,
-            file_id=doc.file_id,
-            file_unique_id=doc.file_unique_id,
-            file_name=doc.file_name,
-            file_size=doc.file_size,
-            mime_type=doc.mime_type,
-        )
+def file_of(message: Message) -> FileRef | None:
+    """Return the file a message carries: a document, photo, video, audio or voice."""
     if message.photo:
         photo = message.photo[-1]  # the largest size
-        return Content(
+        return FileRef(
             "photo",
-            text=message.caption,
-            file_id=photo.file_id,
-            file_unique_id=photo.file_unique_id,
-            file_size=photo.file_size,
-            mime_type="image/jpeg",
+            photo.file_id,
+            photo.file_unique_id,
+            None,
+            photo.file_size,
+            "image/jpeg",
         )
+    for kind in ("document", "video", "audio", "voice"):
+        item = getattr(message, kind)
+        if item is not None:
+            return FileRef(
+                kind,
+                item.file_id,
+                item.file_unique_id,
+                getattr(item, "file_name", None),
+                item.file_size,
+                item.mime_type,
+            )
+    return None
+
+
+def content_of(message: Message) -> Content | None:
+    """Read a file (with its caption) or a text from a message; None for anything else."""
+    ref = file_of(message)
+    if ref is not None:
+        return Content.of_files([ref], message.caption)
     if message.text:
         return Content("text", text=message.text)
     return None
+
+
+def _confirm_buttons(lang: str) -> list[list[tuple[str, str]]]:
+    return [
+        [
+            (t("submit.confirm_button", lang), "sc:ok"),
+            (t("submit.cancel_button", lang), "sc:no"),
+        ]
+    ]
+
+
+def _confirm_text(item: Owed, content: Content, lang: str) -> str:
+    """The one confirm prompt: every file by name, and the caption or text."""
+    if len(content.files) > 1:
+        text = t(
+            "kinds.confirm_album",
+            lang,
+            task=item.task.title,
+            unit=item.unit.name,
+            count=len(content.files),
+            names=file_names(content.files),
+        )
+    else:
+        first = content.first
+        what = (first.file_name if first else None) or t(f"submit.kind_{content.kind}", lang)
+        text = t("submit.confirm", lang, task=item.task.title, unit=item.unit.name, what=what)
+    if content.text and content.files:
+        text = Markup(text + "\n" + t("kinds.confirm_caption", lang, text=content.text[:500]))
+    return text
 
 
 async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
@@ -98,9 +148,13 @@ async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
     assert message is not None and ctx.person is not None
     content = content_of(message)
     raw_id = conversation_data.get("assignment_id")
-    if content is None or not isinstance(raw_id, int):
+    if not isinstance(raw_id, int):
         raise WrongEvidence()
     item = await owed_item(ctx.session, caller, raw_id)
+    if content is None:
+        # A sticker, a location, a contact, a poll: one line saying what is expected.
+        ctx.say(t(f"kinds.expected_{item.task.evidence}", ctx.lang, task=item.task.title))
+        return
     if not accepts(item.task.evidence, content.kind):
         ctx.say(
             t(
@@ -111,6 +165,10 @@ async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
             )
         )
         return
+    group = message.media_group_id
+    if group is not None and content.first is not None:
+        await _album_part(ctx, item, raw_id, group, content)
+        return
     await conversations.begin(
         ctx.session,
         ctx.person.id,
@@ -119,16 +177,50 @@ async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
         {"assignment_id": raw_id, "content": content.to_json()},
         ctx.now,
     )
-    what = content.file_name or t(f"submit.kind_{content.kind}", ctx.lang)
-    ctx.say(
-        t("submit.confirm", ctx.lang, task=item.task.title, unit=item.unit.name, what=what),
-        [
-            [
-                (t("submit.confirm_button", ctx.lang), "sc:ok"),
-                (t("submit.cancel_button", ctx.lang), "sc:no"),
-            ]
-        ],
+    ctx.say(_confirm_text(item, content, ctx.lang), _confirm_buttons(ctx.lang))
+
+
+async def _album_part(
+    ctx: Ctx, item: Owed, assignment_id: int, group: str, content: Content
+) -> None:
+    """Store one part of an album; the one confirm prompt goes out after the last part."""
+    message = ctx.update.effective_message
+    assert message is not None and ctx.person is not None and content.first is not None
+    await albums.add_part(
+        ctx.session,
+        chat_id=ctx.chat_id,
+        media_group_id=group,
+        message_id=message.message_id,
+        file=content.first,
+        caption=content.text,
+        now=ctx.now,
     )
+    await conversations.begin(
+        ctx.session,
+        ctx.person.id,
+        ctx.chat_id,
+        KIND,
+        {"assignment_id": assignment_id, "album": group},
+        ctx.now,
+    )
+    lang = ctx.lang
+
+    def build(gathered: Content) -> dict[str, Any]:
+        buttons = [
+            [{"text": label, "callback_data": data} for label, data in row]
+            for row in _confirm_buttons(lang)
+        ]
+        return message_payload(_confirm_text(item, gathered, lang), buttons)
+
+    await albums.prompt(
+        ctx.session,
+        person_id=ctx.person.id,
+        chat_id=ctx.chat_id,
+        media_group_id=group,
+        build=build,
+        now=ctx.now,
+    )
+    ctx.pushed = True
 
 
 async def confirm(ctx: Ctx) -> None:
@@ -137,9 +229,19 @@ async def confirm(ctx: Ctx) -> None:
     query = ctx.update.callback_query
     assert query is not None and ctx.person is not None
     conversation = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
-    if conversation is None or conversation.kind != KIND or "content" not in conversation.data:
+    if conversation is None or conversation.kind != KIND:
         raise StaleButton()
     data = dict(conversation.data)
+    album = data.get("album")
+    content: Content | None = None
+    if isinstance(album, str):
+        # Every part stored by now, whichever process took it, is this one version.
+        content = await albums.gathered(ctx.session, ctx.chat_id, album)
+        await albums.forget(ctx.session, ctx.chat_id, album)
+    elif "content" in data:
+        content = Content.from_json(data["content"])
+    if content is None:
+        raise StaleButton()
     await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
     if query.data != "sc:ok":
         ctx.replies.append(Reply(t("submit.cancelled", ctx.lang), edit=True))
@@ -148,7 +250,7 @@ async def confirm(ctx: Ctx) -> None:
         ctx.session,
         caller,
         int(data["assignment_id"]),
-        Content.from_json(data["content"]),
+        content,
         now=ctx.now,
         default_language=ctx.rt.default_language,
     )

@@ -337,3 +337,34 @@ def owed_buttons(
         ]
         for item in owed[:MAX_PICK_BUTTONS]
     ]
+
+
+# A version's text shown in /unit keeps this much (the whole text stays in the export).
+VERSION_TEXT_LIMIT = 200
+
+
+def versions_view(
+    subs: Sequence[tuple[m.Submission, str]],
+    files: dict[int, list[m.SubmissionFile]],
+    tz: str,
+    lang: str,
+) -> str:
+    """Render a unit's versions for the office: task, version, moment, files and text."""
+    lines = [t("kinds.versions_title", lang)]
+    for sub, title in subs:
+        names = "、".join(f.file_name or f"[{f.kind}]" for f in files.get(sub.id, []))
+        text = (sub.text or "").strip()
+        if len(text) > VERSION_TEXT_LIMIT:
+            text = text[:VERSION_TEXT_LIMIT] + "…"
+        lines.append(
+            t(
+                "kinds.version_line",
+                lang,
+                task=title,
+                version=sub.version,
+                moment=format_moment(sub.submitted_at, tz, lang),
+                files=t("kinds.version_files", lang, names=names) if names else "",
+                text=t("kinds.version_text", lang, text=text) if text else "",
+            )
+        )
+    return "\n".join(lines)

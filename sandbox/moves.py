@@ -54,6 +54,23 @@ async def next_deadline(db: Database, now: datetime) -> datetime | None:
     return due
 
 
+async def next_deadline_titles(db: Database, now: datetime) -> tuple[datetime, list[str]] | None:
+    """Return the next deadline still owed (as `next_deadline`) and the titles of its tasks."""
+    due = await next_deadline(db, now)
+    if due is None:
+        return None
+    a = m.Assignment
+    async with db.read() as session:
+        titles = await session.scalars(
+            select(m.Task.title)
+            .join(a, a.task_id == m.Task.id)
+            .where(a.due_at == due, a.archived_at.is_(None), a.status.in_(OPEN))
+            .group_by(m.Task.id, m.Task.title, m.Task.position)
+            .order_by(m.Task.position)
+        )
+        return due, list(titles)
+
+
 async def target(db: Database, move: str, now: datetime) -> datetime | None:
     """Return where `move` takes the clock from `now`; None when there is nowhere to go.
 

@@ -19,7 +19,6 @@ import errno
 import logging
 import socket
 import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,9 +33,11 @@ from bot.app import AnyApplication, run_bot
 from bot.config import Config, DatabaseConfig, HttpConfig
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.domain.reminders import timetable
 from bot.i18n import plain
-from bot.plan.example import example_text, moved_example
-from bot.runtime import MovableClock, Runtime
+from bot.plan import Plan, load_plan, parse_plan
+from bot.plan.example import EXAMPLE_PATH, example_text, moved_example
+from bot.runtime import MovableClock, Runtime, system_clock
 from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
 from sandbox.botapi import FakeUser, LocalBotAPI
@@ -94,6 +95,9 @@ class Sandbox:
         self.runtime = app.bot_data["runtime"]
         self.scheduler = scheduler
         await self.register_personas()
+        # What is due for the people just registered (the current phase's announcement) goes
+        # now, as a live bot's next tick would send it within a minute.
+        await self.tick()
         self.ready.set()
         # Printed, not only logged: it is what the person who ran the command looks for.
         print(plain("sandbox.ready", self.language, url=self.url), flush=True)
@@ -212,18 +216,24 @@ def free_port(listen: str, wanted: int) -> int:
     raise OSError(errno.EADDRINUSE, "no free port")
 
 
-def _plan_timezone(text: str) -> str:
-    campaign = tomllib.loads(text).get("campaign", {})
-    tz = campaign.get("timezone") if isinstance(campaign, dict) else None
-    return tz if isinstance(tz, str) else "Asia/Shanghai"
+def first_moment(plan: Plan, now: datetime) -> datetime:
+    """Return where the sandbox's clock starts: `now`, or the reminder window's next opening.
+
+    At night or on a day off nothing would go out before the window opens (SPEC §5), and the
+    first thing a visitor would do is move the clock there; so the sandbox starts there.
+    """
+    rules = timetable(plan.policy, plan.calendar, plan.timezone, None)
+    return rules.send_moment(now)[0]
 
 
 async def run_sandbox(config: Config, plan_path: str | None = None) -> int:
     """Run `duban run --sandbox` until stopped (Ctrl-C); return the exit code."""
     from sandbox.web import routes
 
-    clock = MovableClock()
     lang = config.ui.default_language
+    example = plan_path is None
+    plan = parse_plan(example_text(), str(EXAMPLE_PATH)) if example else load_plan(plan_path or "")
+    clock = MovableClock(first_moment(plan, system_clock()))
     async with LocalBotAPI(
         token=TOKEN,
         bot_username=BOT_USERNAME,
@@ -233,8 +243,8 @@ async def run_sandbox(config: Config, plan_path: str | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="duban-sandbox-") as tmp:
             folder = Path(tmp)
             if plan_path is None:
-                # The reference campaign, moved to start today in its own time zone.
-                today = clock().astimezone(ZoneInfo(_plan_timezone(example_text()))).date()
+                # The reference campaign, moved to start on the clock's day in its time zone.
+                today = clock().astimezone(ZoneInfo(plan.timezone)).date()
                 plan_file = folder / "campaign.toml"
                 plan_file.write_text(moved_example(today), encoding="utf-8")
                 plan_path = str(plan_file)

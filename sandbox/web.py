@@ -21,7 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.i18n import catalog, format_moment, plain
-from sandbox.moves import MOVES, next_deadline
+from sandbox.moves import MOVES, next_deadline_titles
 from sandbox.runner import Persona, Sandbox
 
 JSON = dict[str, Any]
@@ -166,9 +166,16 @@ async def state(sandbox: Sandbox) -> JSON:
     }
     if not sandbox.ready.is_set():
         return body
-    due = await next_deadline(sandbox.db, now)
-    if due is not None:
-        body["deadline"] = format_moment(due, sandbox.timezone, lang)
+    upcoming = await next_deadline_titles(sandbox.db, now)
+    if upcoming is not None:
+        due, titles = upcoming
+        separator = plain("reminders.separator", lang)
+        body["deadline"] = plain(
+            "sandbox.page.deadline_of",
+            lang,
+            due=format_moment(due, sandbox.timezone, lang),
+            tasks=separator.join(titles),
+        )
     answers = _answers(sandbox)
     for persona in sandbox.personas:
         body["personas"].append(

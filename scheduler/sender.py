@@ -34,14 +34,11 @@ from telegram.warnings import PTBUserWarning
 
 from bot.db import models as m
 from bot.db.engine import Database
-from bot.i18n import Markup, t
 from bot.logs import redact
 from bot.reports.attachments import RenderError, render_attachment
 from bot.runtime import Clock
+from bot.services import reachability
 from bot.services.audit import record
-from bot.services.notify import push
-from bot.services.outbox import message
-from bot.services.people import holders
 from scheduler.limits import FROM_SENDER, RateLimits, Ticket, retry_after_seconds
 
 log = logging.getLogger("duban.sender")
@@ -103,7 +100,7 @@ class Migrated:
 class Unreachable:
     """The recipient refused for good (blocked, deactivated, removed, no such chat)."""
 
-    reason: str
+    reason: reachability.Reason
     error: str
 
 
@@ -124,7 +121,7 @@ class Retry:
 Outcome = Sent | Paused | Migrated | Unreachable | Failed | Retry
 
 # Telegram's error texts for a recipient that is gone, and the catalog reason for each.
-_GONE = (
+_GONE: tuple[tuple[str, reachability.Reason], ...] = (
     ("blocked by the user", "blocked"),
     ("user is deactivated", "deactivated"),
     ("can't initiate conversation", "not_started"),
@@ -136,7 +133,7 @@ _GONE = (
 )
 
 
-def _gone_reason(text: str) -> str | None:
+def _gone_reason(text: str) -> reachability.Reason | None:
     lowered = text.lower()
     return next((reason for needle, reason in _GONE if needle in lowered), None)
 
@@ -186,6 +183,8 @@ class Claimed:
     campaign_id: int | None
     attempts: int
     lease_until: datetime
+    # The forum topic of a group that registered in one: every send there carries it.
+    thread_id: int | None = None
 
 
 def _claimable(now: datetime) -> tuple[Any, ...]:
@@ -259,11 +258,11 @@ async def claim(
         if not rows:
             return []
         people = {
-            telegram_id: (reachable, is_group)
-            for telegram_id, reachable, is_group in await session.execute(
-                select(m.Person.telegram_id, m.Person.reachable, m.Person.is_group).where(
-                    m.Person.telegram_id.in_({row.chat_id for row in rows})
-                )
+            telegram_id: (reachable, is_group, thread_id)
+            for telegram_id, reachable, is_group, thread_id in await session.execute(
+                select(
+                    m.Person.telegram_id, m.Person.reachable, m.Person.is_group, m.Person.thread_id
+                ).where(m.Person.telegram_id.in_({row.chat_id for row in rows}))
             )
         }
         assignment_ids = {row.assignment_id for row in rows if row.assignment_id is not None}
@@ -282,7 +281,7 @@ async def claim(
             }
         lease_until = now + LEASE
         for row in rows:
-            reachable, is_group = people.get(row.chat_id, (True, False))
+            reachable, is_group, thread_id = people.get(row.chat_id, (True, False, None))
             reason = _still_wanted(row, assignments.get(row.assignment_id or 0))
             if reason is None and not reachable:
                 reason = "unreachable"
@@ -304,6 +303,7 @@ async def claim(
                     campaign_id=row.campaign_id,
                     attempts=row.attempts,
                     lease_until=lease_until,
+                    thread_id=thread_id if is_group else None,
                 )
             )
     return claimed
@@ -433,26 +433,8 @@ async def _follow_migration(
 ) -> None:
     old, new = row.chat_id, outcome.new_chat_id
     log.info("group %s became supergroup %s; following it", old, new)
-    taken = await session.scalar(select(m.Person.id).where(m.Person.telegram_id == new))
-    person = await session.scalar(select(m.Person).where(m.Person.telegram_id == old))
-    if person is not None and taken is None:
-        person.telegram_id = new
-        person.is_group = True
-        record(
-            session,
-            at=now,
-            actor="system",
-            action="person.migrated",
-            object_type="person",
-            object_id=person.id,
-            details={"from": old, "to": new},
-        )
     # Every pending row for the old chat, this one included, now goes to the new one.
-    await session.execute(
-        update(m.Outbox)
-        .where(m.Outbox.chat_id == old, m.Outbox.status == STATUS_PENDING)
-        .values(chat_id=new)
-    )
+    await reachability.chat_migrated(session, old, new, now=now)
     await session.execute(
         update(m.Outbox)
         .where(*_mine(row, owner))
@@ -476,101 +458,27 @@ async def _mark_unreachable(
 ) -> int:
     await _finish(session, row, owner, STATUS_CANCELLED, f"unreachable: {outcome.error}")
     person = await session.scalar(select(m.Person).where(m.Person.telegram_id == row.chat_id))
-    # Nothing else is sent to that chat; the rows stay as a record of what was not delivered.
-    await session.execute(
-        update(m.Outbox)
-        .where(m.Outbox.chat_id == row.chat_id, m.Outbox.status == STATUS_PENDING)
-        .values(status=STATUS_CANCELLED, last_error="unreachable")
-    )
     if person is None:
+        # Nothing else is sent to that chat; the rows stay as a record of what was not sent.
+        await session.execute(
+            update(m.Outbox)
+            .where(m.Outbox.chat_id == row.chat_id, m.Outbox.status == STATUS_PENDING)
+            .values(status=STATUS_CANCELLED, last_error="unreachable")
+        )
         log.warning("chat %s refused outbox %s: %s", row.chat_id, row.id, outcome.error)
         return 0
-    # Only the sender that turns the person unreachable tells the office: once.
-    turned = await session.execute(
-        update(m.Person)
-        .where(m.Person.id == person.id, m.Person.reachable.is_(True))
-        .values(reachable=False, unreachable_since=now)
-    )
-    if _rowcount(turned) == 0:
-        return 0
-    log.warning("person %s is unreachable (%s): %s", person.id, outcome.reason, outcome.error)
-    record(
+    # The same use case as Telegram's my_chat_member update: whichever comes first tells
+    # the office, once.
+    change = await reachability.became_unreachable(
         session,
-        at=now,
-        actor="system",
-        action="person.unreachable",
-        object_type="person",
-        object_id=person.id,
-        details={"reason": outcome.reason, "error": outcome.error[:500]},
+        person,
+        outcome.reason,
+        now=now,
+        default_language=default_language,
+        detail=outcome.error,
+        campaign_id=row.campaign_id,
     )
-    return await _tell_office(
-        session, person, outcome.reason, row, now=now, default_language=default_language
-    )
-
-
-async def _tell_office(
-    session: AsyncSession,
-    person: m.Person,
-    reason: str,
-    row: Claimed,
-    *,
-    now: datetime,
-    default_language: str,
-) -> int:
-    roles = list(
-        await session.execute(
-            select(m.Role.campaign_id, m.Role.role, m.Unit.name)
-            .outerjoin(m.Unit, m.Unit.id == m.Role.unit_id)
-            .where(m.Role.person_id == person.id, m.Role.revoked_at.is_(None))
-            .order_by(m.Role.created_at)
-        )
-    )
-    campaigns = sorted(
-        {campaign_id for campaign_id, _, _ in roles}
-        | ({row.campaign_id} if row.campaign_id is not None else set())
-    )
-    name = person.name or (f"@{person.username}" if person.username else str(person.telegram_id))
-    since = int(now.timestamp())
-    added = 0
-    for campaign_id in campaigns:
-        office = [p for p in await holders(session, campaign_id, ("office",)) if p.id != person.id]
-        if not office:
-            log.warning("nobody in the office of campaign %s to tell", campaign_id)
-            continue
-        held: list[tuple[str, str | None]] = [
-            (role, unit) for cid, role, unit in roles if cid == campaign_id
-        ]
-
-        def build(lang: str, held: list[tuple[str, str | None]] = held) -> dict[str, Any]:
-            titles = [
-                t("start.role_of_unit", lang, role=t(f"role.{role}", lang), unit=unit)
-                if unit
-                else t(f"role.{role}", lang)
-                for role, unit in held
-            ]
-            described = Markup(t("start.role_separator", lang).join(titles))
-            key = "delivery.unreachable" if titles else "delivery.unreachable_no_role"
-            return message(
-                t(
-                    key,
-                    lang,
-                    name=name,
-                    roles=described,
-                    reason=t(f"delivery.reason.{reason}", lang),
-                )
-            )
-
-        added += await push(
-            session,
-            office,
-            key=f"unreachable:{person.id}:{since}:{campaign_id}",
-            kind="notice",
-            build=build,
-            now=now,
-            default_language=default_language,
-            campaign_id=campaign_id,
-        )
-    return added
+    return change.notices
 
 
 # ---------------------------------------------------------------------- the loop
@@ -786,6 +694,8 @@ class Sender:
         FROM_SENDER.set(True)  # this task's context only: the PTB limiter lets it through
         params = {k: v for k, v in row.payload.items() if k not in ("method", "render")}
         params["chat_id"] = row.chat_id
+        if row.thread_id is not None and "message_thread_id" not in params:
+            params["message_thread_id"] = row.thread_id  # the group's topic (SPEC §4.5)
         outcome: Outcome
         try:
             spec = row.payload.get("render")

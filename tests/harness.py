@@ -96,9 +96,13 @@ class OfflineRequest(BaseRequest):
         plain = text
         if parse_mode == "HTML":
             try:
-                plain = parse_html(text).text
+                parsed = parse_html(text)
             except HTMLParseError as exc:
                 raise TelegramRefused(exc.description) from None
+            plain = parsed.text
+            if len(parsed.entities) > 100:
+                # Telegram would take it but drop the formatting after the 100th entity.
+                raise TelegramRefused(f"{len(parsed.entities)} entities (formatting lost)")
         if not plain.strip():
             raise TelegramRefused("message text is empty")
         if utf16_len(plain) > limit:
@@ -142,8 +146,8 @@ class OfflineRequest(BaseRequest):
             self._check_text(str(params.get("text", "")), params.get("parse_mode"), 4096)
             self._check_markup(params.get("reply_markup"))
             return self._message(params, text=params.get("text"))
-        if endpoint in ("sendDocument", "sendPhoto"):
-            field_name = "document" if endpoint == "sendDocument" else "photo"
+        if endpoint in ("sendDocument", "sendPhoto", "sendVideo", "sendAudio", "sendVoice"):
+            field_name = endpoint.removeprefix("send").lower()
             if field_name not in params and field_name not in self.calls[-1].files:
                 raise TelegramRefused(f"there is no {field_name} in the request")
             caption = params.get("caption")
@@ -276,6 +280,14 @@ class Harness:
         await self.send(user, text, chat)
         return self.request.calls[before:]
 
+    async def send_calls_extra(
+        self, user: User, text: str, chat: dict[str, Any] | None = None, **extra: Any
+    ) -> list[Call]:
+        """Send a text with extra message fields (a topic); return the raw calls the bot made."""
+        before = len(self.request.calls)
+        await self.send(user, text, chat, **extra)
+        return self.request.calls[before:]
+
     async def send_document(
         self, user: User, name: str = "报告.pdf", size: int = 2048
     ) -> list[str]:
@@ -299,6 +311,56 @@ class Harness:
         ]
         calls = await self._feed({"message": self._message(user, None, photo=photo)})
         return texts(calls)
+
+    def file_message(
+        self,
+        user: User,
+        kind: str,
+        name: str | None = None,
+        caption: str | None = None,
+        *,
+        size: int = 2048,
+        chat: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Return a message carrying a file as Telegram sends it (document, photo, video,
+        audio, voice), or a sticker or location; `extra` adds fields (media_group_id...)."""
+        unique = f"{kind}-{next(self._ids)}"
+        base = {"file_id": f"ID-{unique}", "file_unique_id": unique, "file_size": size}
+        fields: dict[str, Any]
+        if kind == "photo":
+            fields = {"photo": [{**base, "width": 800, "height": 600}]}
+        elif kind == "document":
+            fields = {"document": {**base, "file_name": name, "mime_type": "application/pdf"}}
+        elif kind == "video":
+            video = {**base, "width": 1280, "height": 720, "duration": 1800}
+            fields = {"video": {**video, "file_name": name, "mime_type": "video/mp4"}}
+        elif kind == "audio":
+            fields = {"audio": {**base, "duration": 60, "file_name": name}}
+        elif kind == "voice":
+            fields = {"voice": {**base, "duration": 12, "mime_type": "audio/ogg"}}
+        elif kind == "sticker":
+            sticker = {"type": "regular", "is_animated": False, "is_video": False}
+            fields = {"sticker": {**base, **sticker, "width": 512, "height": 512}}
+        elif kind == "location":
+            fields = {"location": {"latitude": 36.19, "longitude": 113.12}}
+        else:
+            raise ValueError(kind)
+        if caption:
+            fields["caption"] = caption
+        return self._message(user, chat, **fields, **extra)
+
+    async def send_file(
+        self,
+        user: User,
+        kind: str,
+        name: str | None = None,
+        caption: str | None = None,
+        **extra: Any,
+    ) -> list[str]:
+        """Send a file (or sticker, location) and return the texts the bot answered."""
+        message = self.file_message(user, kind, name, caption, **extra)
+        return texts(await self._feed({"message": message}))
 
     async def press(self, user: User, data: str, chat: dict[str, Any] | None = None) -> list[Call]:
         """Press an inline button with this callback data; return the calls the bot made."""
@@ -353,7 +415,7 @@ def texts(calls: list[Call]) -> list[str]:
     for call in calls:
         if call.method in ("sendMessage", "editMessageText"):
             out.append(str(call.params.get("text", "")))
-        elif call.method in ("sendDocument", "sendPhoto") and call.params.get("caption"):
+        elif call.method.startswith("send") and call.params.get("caption"):
             out.append(str(call.params["caption"]))
         elif call.method == "answerCallbackQuery" and call.params.get("text"):
             out.append(str(call.params["text"]))

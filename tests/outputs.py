@@ -43,3 +43,12 @@ def write(relative: str, text: str) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return targets
+
+
+def write_bytes(relative: str, data: bytes) -> list[Path]:
+    """Write one binary output (a screenshot) like `write`."""
+    targets = [BUILD / relative] + ([DOCS / relative] if _publish else [])
+    for path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return targets

@@ -10,11 +10,13 @@ written from memory: a row exists only if a test ran it in this session.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 
 from tests import outputs
 
 FIGURES = "figures/reliability.json"
+KINDS = "figures/message_kinds.json"
 DOC = "reliability.md"
 CATEGORIES = ("abuse", "faults", "bad input", "data safety")
 
@@ -33,6 +35,27 @@ class Row:
 _ROWS: list[Row] = []
 
 
+@dataclass
+class Kind:
+    """One kind of update people send, what the bot does with it, and the test that holds it."""
+
+    kind: str
+    behaviour: str
+    test: str
+
+
+_KINDS: list[Kind] = []
+
+
+def message_kind(kind: str, behaviour: str) -> None:
+    """Remember one row of the "message kinds" table, naming the running test."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    test = current.split(" ")[0]
+    if "[" in test:  # one row per test, whichever parameter ran it
+        test = test[: test.index("[")]
+    _KINDS.append(Kind(kind, behaviour, test))
+
+
 def record(category: str, attack: str, cases: int, result: str, losses: int = 0) -> None:
     """Remember one row of the reliability table (the test asserts the result itself)."""
     if category not in CATEGORIES:
@@ -46,10 +69,10 @@ def write(*, whole_suite: bool = False) -> None:
     A run of the whole suite replaces every row, so that a row no test records any more
     disappears; a partial run (one file, `-k`, `-m`) keeps the rows it did not produce.
     """
-    if not _ROWS:
+    if not _ROWS and not _KINDS:
         return
     known: dict[tuple[str, str], dict[str, object]] = {}
-    earlier = None if whole_suite else outputs.read(FIGURES)
+    earlier = None if whole_suite and _ROWS else outputs.read(FIGURES)
     if earlier is not None:
         for row in json.loads(earlier):
             known[(str(row["category"]), str(row["attack"]))] = row
@@ -76,4 +99,33 @@ def write(*, whole_suite: bool = False) -> None:
             f"| {row['category']} | {row['attack']} | {row['cases']:,} | {row['result']} "
             f"| {row['losses']} |"
         )
+    lines += _kinds_table(whole_suite=whole_suite)
     outputs.write(DOC, "\n".join(lines) + "\n")
+
+
+def _kinds_table(*, whole_suite: bool) -> list[str]:
+    """Merge this run's message kinds with the earlier ones; return the table's lines."""
+    known: dict[str, dict[str, str]] = {}
+    earlier = None if whole_suite and _KINDS else outputs.read(KINDS)
+    if earlier is not None:
+        for row in json.loads(earlier):
+            known[str(row["kind"])] = row
+    for kind in _KINDS:
+        known[kind.kind] = asdict(kind)
+    rows = sorted(known.values(), key=lambda r: r["kind"])
+    if not rows:
+        return []
+    outputs.write(KINDS, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    lines = [
+        "",
+        "## Message kinds",
+        "",
+        "Each kind of update people really send, what the bot does with it, and the test that",
+        "holds it (SPEC §4.4, §4.5).",
+        "",
+        "| kind of update | what the bot does | test |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['kind']} | {row['behaviour']} | `{row['test']}` |")
+    return lines

@@ -151,6 +151,35 @@ CORPUS_EXPECTED: dict[str, tuple[list[Phase], list[Task], list[str]]] = {
         ],
         ["phase_vague", "phase_vague"],
     ),
+    # 一、 headings with the dates on the next line (时间：…), or after a colon; 上月.
+    "library-2032.txt": (
+        [
+            ("筹备启动", D(2032, 4, 1), D(2032, 4, 15)),
+            ("集中推广", D(2032, 4, 16), D(2032, 6, 30)),
+            ("总结评估", D(2032, 7, 1), D(2032, 7, 20)),
+        ],
+        [
+            ("筹备启动", "活动方案", D(2032, 4, 12)),
+            ("集中推广", "活动开展情况统计表", {"every": "month", "on": [5]}),
+            ("总结评估", "活动总结及影像资料", D(2032, 7, 15)),
+        ],
+        [],
+    ),
+    # A Markdown-style table without a deliverables column: deadlines inside the tasks.
+    "housing-2033.txt": (
+        [
+            ("调查摸底", D(2033, 5, 1), D(2033, 5, 31)),
+            ("集中攻坚", D(2033, 6, 1), D(2033, 8, 31)),
+            ("验收总结", D(2033, 9, 1), D(2033, 9, 30)),
+        ],
+        [
+            ("调查摸底", "摸底统计表", D(2033, 5, 31)),
+            ("集中攻坚", "攻坚进展", {"every": "week", "on": ["mon"]}),
+            ("集中攻坚", "攻坚成效报告", D(2033, 8, 25)),
+            ("验收总结", "总结报告", D(2033, 9, 20)),
+        ],
+        ["phase_vague"],
+    ),
     # No enumerators, 阶段(2007年3月中旬): headings, the notice dated in Chinese numerals.
     "water-2007.txt": (
         [
@@ -364,3 +393,54 @@ def test_a_dated_time_of_day_becomes_a_date_time(tmp_path: Path) -> None:
     d = draft(path)
     assert tasks_of(d) == [("上报", "统计表", (D(2030, 3, 10), time(17, 30)))]
     assert "due = 2030-03-10T17:30:00" in draft_toml(d, source="n.txt", lang="zh")
+
+
+def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli.main import main
+
+    out = tmp_path / "plan.toml"
+    roster = SAMPLES / "roster-grassroots-2027.xlsx"
+    notice = SAMPLES / "notice-school-safety-2026.txt"
+    assert main(["plan", "draft", str(notice), "--units", str(roster), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "5 个阶段，5 项任务" in printed
+    assert "隐患排查周报  every week fri 17:00" in printed
+    assert "请核对以下 2 处" in printed and "4月中旬至5月底" in printed
+    text = out.read_text(encoding="utf-8")
+    assert "# 请核对以下 2 处" in text and 'name = "甲县总工会"' in text
+    assert main(["plan", "check", str(out)]) == 0
+    assert "10 个单位" in capsys.readouterr().out
+
+    assert main(["plan", "draft", str(tmp_path / "missing.docx"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.docx" in err[0]
+    assert main(["plan", "draft", str(notice), "--year", "1999", "-o", str(out)]) == 1
+    assert "--year" in capsys.readouterr().err
+
+
+def test_sentence_forms(tmp_path: Path) -> None:
+    path = tmp_path / "n.txt"
+    path.write_text(
+        "\n".join(
+            [
+                "关于开展测试工作的通知",
+                "（一）测试阶段（2030年3月1日至3月31日）",
+                "各单位于3月5日前完成自查并报送自查报告。",
+                "3月10日前，各单位将典型案例材料报送至区办公室。",
+                "请于3月15日之前填报《安全生产统计表》。",
+                "整改清单须在3月20日前报区安委办。",
+                "3月25日前上报工作总结和下一步计划。",
+                "各单位3月28日17时前通过邮箱报送问题台账。",
+                "3月30日前完成整改。",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    assert tasks_of(draft(path)) == [
+        ("测试", "自查报告", D(2030, 3, 5)),
+        ("测试", "典型案例材料", D(2030, 3, 10)),
+        ("测试", "安全生产统计表", D(2030, 3, 15)),
+        ("测试", "整改清单", D(2030, 3, 20)),
+        ("测试", "工作总结和下一步计划", D(2030, 3, 25)),
+        ("测试", "问题台账", (D(2030, 3, 28), time(17, 0))),
+    ]

@@ -376,6 +376,18 @@ async def test_document_upload_get_file_and_download(srv: LocalBotAPI, bot: Bot)
         await bot.get_file("nope")
 
 
+async def test_get_file_refuses_more_than_20_mb(srv: LocalBotAPI, bot: Bot) -> None:
+    # The cloud Bot API lets bots download files of up to 20 MB; getFile refuses bigger ones.
+    user = srv.add_user(started=True)
+    limit = 20 * 1024 * 1024
+    just = srv.send_document(user, file_name="a.zip", content=b"x" * limit)
+    over = srv.send_document(user, file_name="b.zip", content=b"x" * (limit + 1))
+    found = await bot.get_file(just["message"]["document"]["file_id"])
+    assert found.file_size == limit and found.file_path
+    with pytest.raises(BadRequest, match="too big"):
+        await bot.get_file(over["message"]["document"]["file_id"])
+
+
 async def test_copy_forward_edit_delete(srv: LocalBotAPI, bot: Bot) -> None:
     user = srv.add_user(started=True)
     group = srv.add_group()
@@ -601,3 +613,107 @@ async def test_control_api_and_command_entities(srv: LocalBotAPI) -> None:
     assert srv.pending_updates == [update]
     assert update["message"]["entities"] == [{"type": "bot_command", "offset": 3, "length": 20}]
     assert state.json()["result"]["pending_updates"] == 1
+
+
+# ---------------------------------------------------------------------- message kinds
+
+
+async def test_album_parts_share_a_media_group_and_the_caption_rides_on_the_first(
+    srv: LocalBotAPI, bot: Bot
+) -> None:
+    user = srv.add_user(started=True)
+    items = [
+        ("document", "调研报告.docx", b"PK docx"),
+        ("document", "台账.xlsx", b"PK xlsx"),
+        ("document", "典型案例.pdf", b"%PDF"),
+    ]
+    sent = srv.send_album(user, items, caption="说明：附件第3页数据为初步统计")
+    updates = [Update.de_json(u, bot) for u in sent]
+    messages = [u.message for u in updates]
+    assert all(m is not None for m in messages)
+    groups = {m.media_group_id for m in messages if m is not None}
+    assert len(groups) == 1 and None not in groups
+    assert [m.caption for m in messages if m is not None] == [
+        "说明：附件第3页数据为初步统计",
+        None,
+        None,
+    ]
+    names = [m.document.file_name for m in messages if m is not None and m.document]
+    assert names == ["调研报告.docx", "台账.xlsx", "典型案例.pdf"]
+    # Each part is its own update, with its own update_id.
+    assert len({u.update_id for u in updates}) == 3
+    part = await bot.get_file(messages[1].document.file_id)  # type: ignore[union-attr]
+    assert bytes(await part.download_as_bytearray()) == b"PK xlsx"
+
+
+async def test_video_audio_voice_sticker_and_location_messages(srv: LocalBotAPI, bot: Bot) -> None:
+    user = srv.add_user(started=True)
+    video = Update.de_json(
+        srv.send_media(user, "video", b"\x00" * 1000, caption="会议录像", file_name="会议.mp4"),
+        bot,
+    ).message
+    assert video is not None and video.video is not None and video.caption == "会议录像"
+    assert (video.video.file_name, video.video.file_size) == ("会议.mp4", 1000)
+    audio = Update.de_json(srv.send_media(user, "audio", b"mp3", file_name="录音.mp3"), bot)
+    assert audio.message is not None and audio.message.audio is not None
+    voice = Update.de_json(srv.send_media(user, "voice", b"ogg"), bot).message
+    assert voice is not None and voice.voice is not None and voice.voice.mime_type == "audio/ogg"
+    sticker = Update.de_json(srv.send_media(user, "sticker", b"webp"), bot).message
+    assert sticker is not None and sticker.sticker is not None and sticker.effective_attachment
+    location = Update.de_json(srv.send_media(user, "location"), bot).message
+    assert location is not None and location.location is not None
+    assert location.location.latitude == pytest.approx(36.195)
+    got = await bot.get_file(voice.voice.file_id)
+    assert bytes(await got.download_as_bytearray()) == b"ogg"
+    # The bot can copy any of them on (to the office).
+    office = srv.add_user(started=True)
+    for message in (video, voice, sticker, location):
+        await bot.copy_message(office.id, user.id, message.message_id)
+    assert len(srv.sent_to(office)) == 4
+
+
+async def test_forum_topics_carry_the_thread_both_ways(srv: LocalBotAPI, bot: Bot) -> None:
+    user = srv.add_user()
+    forum = srv.add_group("办公室工作群", forum=True, members=[user])
+    assert forum.is_forum and forum.type == "supergroup"
+    topic = srv.create_topic(forum, "督办", thread_id=42)
+    assert topic == 42
+    incoming = Update.de_json(srv.send_text(user, "/status@bot", chat=forum, thread_id=42), bot)
+    message = incoming.message
+    assert message is not None and message.chat.is_forum
+    assert message.message_thread_id == 42 and message.is_topic_message
+    # A send with the thread lands in the topic; without it, in General.
+    in_topic = await bot.send_message(forum.id, "答复", message_thread_id=42)
+    assert in_topic.message_thread_id == 42 and in_topic.is_topic_message
+    general = await bot.send_message(forum.id, "通知")
+    assert general.message_thread_id is None
+    with pytest.raises(BadRequest, match="thread not found"):
+        await bot.send_message(forum.id, "lost", message_thread_id=999)
+    doc = await bot.send_document(forum.id, b"x", filename="a.pdf", message_thread_id=42)
+    assert doc.message_thread_id == 42
+    with pytest.raises(ValueError, match="no topic"):
+        srv.send_text(user, "hi", chat=forum, thread_id=7)
+
+
+async def test_edited_message_keeps_the_id_and_gains_an_edit_date(
+    srv: LocalBotAPI, bot: Bot
+) -> None:
+    user = srv.add_user(started=True)
+    first = srv.send_text(user, "/invite contact 甲县")
+    edited = Update.de_json(srv.edit_text(user, first, "/invite contact 甲县"), bot)
+    assert edited.message is None and edited.edited_message is not None
+    assert edited.edited_message.message_id == first["message"]["message_id"]
+    assert edited.edited_message.edit_date is not None
+    assert edited.edited_message.text == "/invite contact 甲县"
+    assert edited.edited_message.entities[0].type == "bot_command"
+
+
+async def test_more_than_100_entities_keep_the_first_100_and_are_flagged(
+    srv: LocalBotAPI, bot: Bot
+) -> None:
+    user = srv.add_user(started=True)
+    ok = await bot.send_message(user.id, " ".join(["<b>x</b>"] * 100), parse_mode="HTML")
+    assert len(ok.entities) == 100 and srv.entity_overflows == []
+    over = await bot.send_message(user.id, " ".join(["<b>x</b>"] * 106), parse_mode="HTML")
+    assert len(over.entities) == 100
+    assert srv.entity_overflows == [("text", 106)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.matching import Candidate, choose, initials, normalize, rank
+from bot.services.matching import Candidate, choose, initials, normalize, rank, spellings
 
 UNITS = [
     Candidate(1, ("county-a", "甲县总工会", "甲县")),
@@ -61,3 +61,14 @@ def test_matching_never_crashes(text: str) -> None:
     matches = rank(text, UNITS + TASKS)
     assert all(m.score >= 72 for m in matches)
     normalize(text)
+
+
+def test_polyphonic_place_names_match_every_reading() -> None:
+    # Issue 11 case 8: 长 in 长治 is read cháng, not zhǎng; people type cz and changzhi.
+    units = [Candidate(1, ("长治市总工会", "长治")), Candidate(2, ("重庆市总工会", "重庆"))]
+    assert one("cz", units) == 1
+    assert one("changzhi", units) == 1
+    assert one("zz", units) == 1  # the reading pypinyin prefers still works
+    assert one("cq", units) == 2 and one("chongqing", units) == 2
+    assert "czszgh" in spellings("长治市总工会")
+    assert "changzh" not in spellings("长治") and "cza" not in spellings("长治")

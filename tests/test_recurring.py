@@ -135,6 +135,10 @@ def test_plan_expands_occurrences() -> None:
     assert first.series == "weekly" and first.series_title == "隐患排查周报"
     assert first.title == "隐患排查周报 · 3/6"
     assert first.due == datetime(2026, 3, 6, 17, 0, tzinfo=SH).astimezone(UTC)
+    from bot.plan.summary import summarize
+
+    summary = summarize(parsed, "zh")
+    assert "周期任务「隐患排查周报」：4 期（3/6, 3/13, 3/20, 3/27），每期单独计算" in summary
 
 
 def test_plan_workdays_only_moves_a_holiday_occurrence() -> None:
@@ -253,3 +257,34 @@ async def test_load_reload_and_group(db: Database) -> None:
         "隐患排查周报 · 3/13",
         "隐患排查周报 · 3/20",
     ]
+
+
+async def test_status_task_and_calendar_in_the_chat(db: Database) -> None:
+    from bot.reports.ics import unit_calendar
+    from tests.harness import Harness
+
+    now = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)  # Monday 10:00: two Fridays have passed
+    h = await Harness.create(db, now, plan_text=plan())
+    try:
+        office = await h.register("office")
+        contact = await h.register("contact", "甲镇")
+        status = "\n".join(await h.send(office, "/status"))
+        assert "隐患排查周报" in status and "共 4 期，已到期 2 期" in status
+        assert "隐患排查周报 · 3/6" not in status  # folded under the task
+        task = "\n".join(await h.send(office, "/task 隐患排查周报"))
+        # The current occurrence (due 3-20), then the occurrences due so far: 0 of 4 handed in.
+        assert "隐患排查周报 · 3/20" in task
+        assert "第 3/4 期" in task and "已报 0/4" in task and "逾期 4" in task
+        # The contact sees each occurrence as its own deadline.
+        mine = "\n".join(await h.send(contact, "/mine"))
+        assert mine.count("隐患排查周报") == 4
+        async with db.read() as session:
+            campaign = await session.scalar(select(m.Campaign))
+            unit = await session.scalar(select(m.Unit).where(m.Unit.key == "a"))
+            assert campaign is not None and unit is not None
+            data, events = await unit_calendar(session, campaign, unit, now, "zh")
+        # One event per occurrence (and one for the task with one deadline).
+        assert events == 5 and data.decode().count("BEGIN:VEVENT") == 5
+        assert "隐患排查周报 · 3/27" in data.decode().replace("\r\n ", "")
+    finally:
+        await h.close()

@@ -34,6 +34,8 @@ def test_sample_roster() -> None:
     # Names padded with full-width spaces lose them; the note row at the bottom is no unit.
     assert [u.contact for u in roster.units][:3] == ["赵一", "钱二", "孙三"]
     assert roster.units[0].aliases == ("甲县",)
+    assert roster.units[4].aliases == ("教育工会",)
+    assert roster.units[7].aliases == ("第一钢铁集团",)
 
 
 def test_phone_numbers_never_reach_the_plan() -> None:

@@ -3,7 +3,8 @@
 The end-to-end test runs `duban run --sandbox` as the README does and plays it in a real
 headless chromium: a contact submits a file, the office accepts it, the clock moves to the
 deadline (each unit still owing gets its nudge, once) and past it (the overdue contact is
-nudged, its head told). It writes the README's screenshots to docs/images/.
+nudged, its head told). It writes the README's screenshots to build/docs/images/ (docs/images/
+too with `pytest --publish-docs`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ from bot.plan.example import first_day, move_dates, moved_example
 from bot.runtime import MovableClock
 from sandbox.moves import next_workday_morning, working_days_later
 from sandbox.web import entities_html
+from tests import outputs
 from tests.browser import chromium
 from tests.cli import clean_env, duban_command
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT / "docs" / "images"
+
+
+def _screenshot(driver: Any, name: str) -> Path:
+    """Save the page as images/<name> of the test outputs; return the build copy."""
+    return outputs.write_bytes(f"images/{name}", driver.get_screenshot_as_png())[0]
+
 
 # ---------------------------------------------------------------------- the clock
 
@@ -86,6 +93,52 @@ def test_clock_moves_follow_the_working_day_calendar() -> None:
     )
 
 
+def test_the_clock_starts_when_the_window_is_open() -> None:
+    from sandbox.runner import first_moment
+
+    plan = parse_plan((ROOT / "examples" / "campaign.toml").read_text(encoding="utf-8"))
+    # Window 09:00-18:00 on working days (Asia/Shanghai, UTC+8).
+    monday_10 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+    assert first_moment(plan, monday_10) == monday_10  # open: the real moment
+    friday_night = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # Friday 20:00 local
+    assert first_moment(plan, friday_night) == datetime(2026, 3, 16, 1, 0, tzinfo=UTC)
+
+
+async def test_sandbox_config_points_at_the_local_server(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import free_port, sandbox_config
+
+    live = load_config(
+        None,
+        env={
+            "DUBAN_TELEGRAM_TOKEN": "123:live-token",
+            "DUBAN_TELEGRAM_MODE": "webhook",
+            "DUBAN_UI_DEFAULT_LANGUAGE": "en",
+        },
+    )
+    async with LocalBotAPI() as srv:
+        cfg = sandbox_config(live, srv, tmp_path, 8123)
+        # Never the live token or Telegram: the local server, polling.
+        assert cfg.telegram.token.get_secret_value() == srv.token
+        assert cfg.telegram.base_url == srv.base_url and cfg.telegram.mode == "polling"
+        assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
+        assert cfg.http is not None and (cfg.http.listen, cfg.http.port) == ("127.0.0.1", 8123)
+        assert cfg.ui.default_language == "en"
+        # A database named in the configuration is the one used.
+        named = load_config(None, env={"DUBAN_DATABASE_URL": "sqlite+aiosqlite:///mine.db"})
+        assert sandbox_config(named, srv, tmp_path, 0).database.url.endswith("/mine.db")
+    # A port in use gives way to a free one.
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        other = free_port("127.0.0.1", taken)
+        assert other != taken and other > 0
+
+
 def test_entities_become_escaped_html() -> None:
     text = "😀 <b>逾期</b> 甲县 /help"
     entities = [
@@ -103,6 +156,95 @@ def test_entities_become_escaped_html() -> None:
         '<a href="https://e.org/&quot;a" target="_blank" rel="noopener noreferrer">x</a>'
     )
     assert entities_html("a\nb", None) == "a<br>b"
+
+
+async def test_page_refuses_bad_requests_in_one_clear_line() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Sandbox
+    from sandbox.web import routes
+
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        async with TestClient(TestServer(app)) as client:
+            page = await client.get("/sandbox/")
+            assert page.status == 200 and 'lang="zh-CN"' in await page.text()
+            assert "<title>督办 · 沙盒</title>" in await page.text()
+            assert (await client.get("/sandbox/static/app.js")).status == 200
+            assert (await client.get("/sandbox/static/secret.py")).status == 404
+            assert (await client.get("/sandbox/api/file/nope")).status == 404
+            state = await (await client.get("/sandbox/api/state")).json()
+            assert state["ready"] is False and state["personas"] == []
+            assert state["labels"]["move_deadline"] == "到下一个截止时间"
+            # Without the page's header (a form on another site): refused.
+            plain = await client.post("/sandbox/api/clock", json={"move": "hour"})
+            assert plain.status == 403
+            assert "请求头" in (await plain.json())["error"]
+            header = {"X-Sandbox": "1"}
+            bad = await client.post("/sandbox/api/clock", json={"move": "back"}, headers=header)
+            assert bad.status == 400 and (await bad.json())["error"] == "未知的时钟操作。"
+            junk = await client.post("/sandbox/api/send", data=b"{", headers=header)
+            assert junk.status == 400 and (await junk.json())["error"] == "请求格式不正确。"
+            nobody = await client.post(
+                "/sandbox/api/send", json={"persona": "x", "text": "hi"}, headers=header
+            )
+            assert (await nobody.json())["error"] == "没有这个人员。"
+        assert srv.requests == []  # nothing reached the bot
+
+
+async def test_page_acts_as_the_persona_s_telegram_client() -> None:
+    from aiohttp import FormData, web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sandbox.botapi import LocalBotAPI
+    from sandbox.runner import Persona, Sandbox
+    from sandbox.web import routes
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    async with LocalBotAPI() as srv:
+        sandbox = Sandbox(srv, MovableClock(), "zh")
+        user = srv.add_user(first_name="甲县联络员")
+        sandbox.personas.append(Persona("contact-a", "contact", user, "甲县"))
+        sandbox.ready.set()
+        app = web.Application()
+        app.add_routes(routes(sandbox))
+        header = {"X-Sandbox": "1"}
+        async with TestClient(TestServer(app)) as client:
+            sent = await client.post(
+                "/sandbox/api/send", json={"persona": "contact-a", "text": "/mine"}, headers=header
+            )
+            assert sent.status == 200
+            for name, kind, photo in (("图.png", "image/png", "1"), ("报告.pdf", None, "0")):
+                form = FormData(quote_fields=False)  # as a browser sends names
+                form.add_field("persona", "contact-a")
+                form.add_field("caption", "附件")
+                form.add_field("as_photo", photo)
+                form.add_field("file", png, filename=name, content_type=kind)
+                posted = await client.post("/sandbox/api/upload", data=form, headers=header)
+                assert posted.status == 200
+            history = srv.history(user)
+            assert history[0]["text"] == "/mine" and history[0]["entities"][0]["type"]
+            assert "photo" in history[1] and history[1]["caption"] == "附件"
+            assert history[2]["document"]["file_name"] == "报告.pdf"
+            # Pictures are shown (a photo is a JPEG for Telegram); anything else is a download.
+            picture = await client.get(f"/sandbox/api/file/{history[1]['photo'][-1]['file_id']}")
+            assert picture.content_type == "image/jpeg" and await picture.read() == png
+            doc = await client.get(f"/sandbox/api/file/{history[2]['document']['file_id']}")
+            assert doc.content_type == "application/octet-stream"
+            assert doc.headers["Content-Disposition"].startswith("attachment;")
+            # A button that is not on the message is refused; nothing is injected.
+            pressed = await client.post(
+                "/sandbox/api/press",
+                json={"persona": "contact-a", "message_id": 1, "data": "rev:ok:1"},
+                headers=header,
+            )
+            assert pressed.status == 400
+            assert (await pressed.json())["error"] == "这条消息上没有这个按钮。"
+        assert len(srv.pending_updates) == 3
 
 
 # ---------------------------------------------------------------------- the page, end to end
@@ -215,6 +357,16 @@ class Page:
     def count(self, key: str, marker: str) -> int:
         return sum(marker in text for text in self.bot_texts(key))
 
+    def show(self, key: str) -> None:
+        """Scroll the row of panes so that `key`'s pane comes first."""
+        self.js(
+            "const pane = document.querySelector(`section[data-persona='${arguments[0]}']`);"
+            "const row = document.getElementById('panes');"
+            "row.scrollLeft = pane.offsetLeft - row.offsetLeft - 12;",
+            key,
+        )
+        time.sleep(0.3)
+
     def width(self, key: str) -> float:
         return float(
             self.js(
@@ -239,7 +391,6 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
 ) -> None:
     report = tmp_path / "调研报告.docx"
     report.write_bytes(b"PK\x03\x04 a research report")
-    IMAGES.mkdir(parents=True, exist_ok=True)
     with chromium(1600, 900) as driver:
         page = Page(driver)
         driver.get(sandbox_url)
@@ -266,11 +417,11 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
             lambda: page.count(f"contact-{done}", ACCEPTED) == 1,
             what="the contact told of the acceptance",
         )
-        driver.save_screenshot(str(IMAGES / "sandbox-submit.png"))
+        _screenshot(driver, "sandbox-submit.png")
 
         # To the deadline: each unit still owing gets its nudge, exactly once.
-        deadline = page.next_deadline()
-        assert page.move("deadline") == deadline
+        deadline = page.next_deadline()  # "12月11日 18:00（周五） · 工作部署情况报告"
+        assert "·" in deadline and deadline.startswith(page.move("deadline"))
         for unit in late:
             _wait(lambda u=unit: page.count(f"contact-{u}", DUE) >= 1, what=f"{unit}'s nudge")
         page.move("hour")  # another tick, later: nothing is sent twice
@@ -278,7 +429,8 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         for unit in late:
             assert page.count(f"contact-{unit}", DUE) == 1, page.bot_texts(f"contact-{unit}")
         assert page.count(f"contact-{done}", DUE) == 0  # submitted and accepted: no nudge
-        driver.save_screenshot(str(IMAGES / "sandbox-deadline.png"))
+        page.show(f"contact-{late[0]}")
+        _screenshot(driver, "sandbox-deadline.png")
 
         # Past the deadline, working day by working day: the overdue contact is nudged and
         # its head told; the unit that submitted hears nothing.
@@ -296,7 +448,8 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         assert page.count(f"contact-{done}", OVERDUE) == 0
         assert page.count(f"head-{done}", ESCALATION) == 0
         assert task.startswith("sub:")
-        driver.save_screenshot(str(IMAGES / "sandbox-escalation.png"))
+        page.show(f"contact-{late[0]}")
+        _screenshot(driver, "sandbox-escalation.png")
 
     # The same page on a phone: one pane across the screen, the clock above.
     with chromium(390, 844) as phone:
@@ -306,5 +459,5 @@ def test_sandbox_page_submit_accept_deadline_and_escalation(
         _wait(lambda: page.count(f"contact-{late[0]}", OVERDUE) >= 1, what="the chat drawn")
         assert 300 <= page.width(f"contact-{late[0]}") <= 390
         time.sleep(0.5)
-        phone.save_screenshot(str(IMAGES / "sandbox-phone.png"))
-    assert os.path.getsize(IMAGES / "sandbox-phone.png") > 10_000
+        shot = _screenshot(phone, "sandbox-phone.png")
+    assert os.path.getsize(shot) > 10_000

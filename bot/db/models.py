@@ -87,6 +87,9 @@ class Campaign(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     plan_file: Mapped[str] = mapped_column(Text, default="")
     plan_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Raised by the database (a trigger) whenever a unit of the campaign changes: the stamp
+    # that tells a process its unit-name index is stale.
+    units_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
@@ -118,6 +121,9 @@ class Unit(Base):
     key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(Text)
     aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Pinyin initials and full pinyin of its names (every reading), computed when the plan
+    # load writes the names: the unit-name index reads them instead of running pypinyin.
+    spellings: Mapped[list[Any] | None] = mapped_column(JSON)
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None]
 
@@ -181,6 +187,8 @@ class Person(Base):
     unreachable_since: Mapped[datetime | None]
     current_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[datetime]
+    # A forum group's topic where it redeemed its invite: what it receives goes there.
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Role(Base):
@@ -246,6 +254,23 @@ class Assignment(Base):
     archived_at: Mapped[datetime | None]
 
 
+class AssignmentCount(Base):
+    """How many live assignments of a task are in one status with one due moment.
+
+    Kept by the database itself (triggers of migration 0012) in the transaction of every
+    change to `assignments`, so `/status` sums a few rows per task instead of reading every
+    assignment. Rows may hold 0.
+    """
+
+    __tablename__ = "assignment_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class Submission(Base):
     """One version of a unit's deliverable."""
 
@@ -265,6 +290,41 @@ class Submission(Base):
     mime_type: Mapped[str | None] = mapped_column(String(128))
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     submitted_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SubmissionFile(Base):
+    """One file of a version (an album holds several), in the order they were sent."""
+
+    __tablename__ = "submission_files"
+    __table_args__ = (UniqueConstraint("submission_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, ...
+    kind: Mapped[str] = mapped_column(String(16))  # document | photo | video | audio | voice
+    file_id: Mapped[str] = mapped_column(Text)
+    file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+
+
+class AlbumPart(Base):
+    """One part of an album while its parts arrive (each part is its own update, possibly
+    handled by another process); gathered into one version when the contact confirms."""
+
+    __tablename__ = "album_parts"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id"),
+        Index("ix_album_parts_chat_group", "chat_id", "media_group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    media_group_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
 
 
 class Review(Base):

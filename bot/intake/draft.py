@@ -39,7 +39,7 @@ _DEADLINE_TAIL = re.compile(
 _LINKER = re.compile(r"^\s*(?:和|、|及|与|，|,)\s*$")
 _LEAD_NOISE = re.compile(
     r"^(?:并|再|分别|统一|及时|按时|要|须|应|请|务必|将|把|向\S{1,12}?|本校(?:（园）|\(园\))?|"
-    r"本单位|本地区|本镇(?:（街道）)?|本部门|当月|本月|本周|当周|本季度|各自(?:的)?|有关|相关|的)"
+    r"本单位|本地区|本镇(?:（街道）)?|本部门|当月|本月|本周|当周|上月|上周|本季度|各自(?:的)?|有关|相关|的)"
 )
 _NOUNS = re.compile(
     r"报告|方案|总结|台账|清单|名单|材料|统计表|报表|周报|月报|简报|情况|推荐表|计划"
@@ -229,6 +229,8 @@ def _heading(line: str) -> tuple[str, Span, str, str | None] | None:
     return name, span, rest[match.end() :].strip(), style
 
 
+_TIME_LABEL = re.compile(r"^(?:时间|时间安排|实施时间|完成时间|起止时间|工作时间|时限)$")
+_BARE_HEADING = re.compile(r"^[^，,。；;：:（(]{2,16}\s*[：:]?$")
 _OFFICE = re.compile(
     r"^[^，,。；;]{1,16}?(?:办|局|室|科|部|处|中心|站|所|委员会|工会|办公室|专班)[。；;，,\s]*$"
 )
@@ -259,6 +261,7 @@ def draft_plan(raw_lines: list[str], *, today: date, year: int | None = None) ->
     loose: list[str] = []  # text outside every phase
     current: DraftPhase | None = None
     current_style: str | None = None
+    pending: tuple[str, str | None, str] | None = None  # a heading whose dates come next
     cursor = ctx.base
     i = 0
     while i < len(lines):
@@ -275,18 +278,30 @@ def draft_plan(raw_lines: list[str], *, today: date, year: int | None = None) ->
             continue
         i += 1
         found = _heading(line)
+        source = raw_lines[i - 1] if i - 1 < len(raw_lines) else line
+        if found is not None and _TIME_LABEL.match(found[0]):
+            # "一、筹备启动阶段" on one line, "时间：4月1日至4月15日。" on the next.
+            if pending is None:
+                found = None
+            else:
+                found = (pending[0], found[1], found[2], pending[1])
+                source = f"{pending[2]} {source}"
         if found is not None:
             name, span, rest, style = found
             previous_end = phases[-1].end if phases else None
             start, end = _phase_span(span, cursor, previous_end, ctx, name)
-            source = raw_lines[i - 1] if i - 1 < len(raw_lines) else line
+            pending = None
             current = DraftPhase(name, start, end, source)
             current.body.append(rest)
             current_style = style
             phases.append(current)
             cursor = start
             continue
-        style, _ = _enum(line)
+        style, title_text = _enum(line)
+        pending = None
+        if style is not None and _BARE_HEADING.match(title_text):
+            name = re.sub(r"阶段$", "", title_text.strip(" ：:")) or title_text
+            pending = (name, style, source)
         if (
             current is not None
             and style is not None
@@ -448,6 +463,8 @@ def _clean_title(text: str) -> str:
             break
         text = stripped
     text = re.sub(r"(?:等|等材料|等情况)$", "", text).strip(" ，,。")
+    if text.startswith("《") and text.endswith("》") and text.count("《") == 1:
+        text = text[1:-1]
     return text[:40]
 
 
@@ -462,6 +479,11 @@ def _object_after(text: str) -> str:
     )
     if match:
         x = match.group("x")
+        handed = re.search(r"(?:并|后|再)(?:报送|上报|提交|填报)(?P<y>[^，,。；;]+)", x)
+        if re.match(_MAKE, match.group("v")) and handed:
+            x = handed.group("y")  # 完成自查并报送自查报告: the report, not the checking
+        elif re.match(_MAKE, match.group("v")) and not _NOUNS.search(x):
+            return ""  # 完成整改: work to do, not a thing to hand in
         if match.group("v") in ("报", "报至", "送交", "送达", "发送") and _OFFICE.match(x):
             return ""  # 报县安委办: a destination, the thing handed in is named before
         x = re.split(r"(?<=[^\s])(?:报送|上报|报)" + _DEST, x)[0]

@@ -212,10 +212,15 @@ def read_roster(path: Path, *, kind: str | None = None) -> Roster:
 
 
 def _with_aliases(units: list[RosterUnit]) -> list[RosterUnit]:
-    """Give each unit its short form (甲县 for 甲县总工会) when no other unit shares it."""
+    """Give each unit its short form (甲县 for 甲县总工会, 教育工会 for 市教育工会) when no
+    other unit shares it."""
     names = {u.name for u in units}
     shorts: dict[str, list[int]] = {}
     for i, unit in enumerate(units):
+        if unit.name[:1] in ("市", "省") and len(unit.name) >= 5:
+            # 市教育工会 goes by 教育工会 (the city's own branch), not by 市教育.
+            shorts.setdefault(unit.name[1:], []).append(i)
+            continue
         for suffix in _SUFFIXES:
             if unit.name.endswith(suffix) and len(unit.name) - len(suffix) >= 2:
                 shorts.setdefault(unit.name[: -len(suffix)], []).append(i)

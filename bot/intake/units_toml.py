@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 
-from pypinyin import lazy_pinyin
-
 from bot.intake.roster import Roster
 
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
@@ -29,6 +27,8 @@ def make_key(name: str, taken: set[str], fallback: str = "unit") -> str:
 
     The key is added to `taken`.
     """
+    from pypinyin import lazy_pinyin  # 60 MB of dictionaries: loaded only when used
+
     words = lazy_pinyin(name, errors=lambda chars: chars)
     base = _KEY_CHARS.sub("-", "-".join(words).lower()).strip("-")[:MAX_KEY].strip("-")
     base = base or fallback

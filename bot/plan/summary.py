@@ -23,6 +23,15 @@ def summarize(plan: Plan, lang: str) -> list[str]:
             assignments=plan.assignment_count(),
         ),
     ]
+    series: dict[str, list[str]] = {}
+    for task in tasks:
+        if task.series is not None and task.occurrence is not None:
+            day = task.occurrence
+            series.setdefault(task.series_title or task.series, []).append(f"{day.month}/{day.day}")
+    for title, days in series.items():
+        lines.append(
+            plain("recurring.summary", lang, title=title, count=len(days), days=", ".join(days))
+        )
     if not tasks:
         lines.append(plain("plan.no_tasks", lang))
     else:

@@ -299,8 +299,12 @@ async def _submissions(session: AsyncSession, campaign: m.Campaign, lang: str) -
         [col(n) for n in ("phase", "task", "unit", "version", "type", "content", "submitter", "at")]
         + [col(n) for n in ("late", "review", "reviewer", "reviewed_at", "reason")],
     )
-    for sub, phase, task, unit, who, review, reviewer_name in rows:
-        content = sub.file_name if sub.kind in ("document", "photo") else sub.text
+    listed = list(rows)
+    files = await files_of(session, [row[0].id for row in listed])
+    for sub, phase, task, unit, who, review, reviewer_name in listed:
+        # Every file of the version by name, then its text (a caption is the version's text).
+        names = "、".join(f.file_name or f"[{f.kind}]" for f in files.get(sub.id, []))
+        content = "\n".join(part for part in (names, sub.text or "") if part)
         decision = review.decision if review is not None else None
         sheet.rows.append(
             [
@@ -433,3 +437,19 @@ def xlsx_bytes(book: Workbook) -> bytes:
     buffer = io.BytesIO()
     out.save(buffer)
     return buffer.getvalue()
+
+
+async def files_of(
+    session: AsyncSession, submission_ids: list[int]
+) -> dict[int, list[m.SubmissionFile]]:
+    """Return each version's files in the order they were sent, by submission id."""
+    out: dict[int, list[m.SubmissionFile]] = {}
+    for start in range(0, len(submission_ids), 500):
+        chunk = submission_ids[start : start + 500]
+        for row in await session.scalars(
+            select(m.SubmissionFile)
+            .where(m.SubmissionFile.submission_id.in_(chunk))
+            .order_by(m.SubmissionFile.submission_id, m.SubmissionFile.position)
+        ):
+            out.setdefault(row.submission_id, []).append(row)
+    return out

@@ -7,18 +7,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.errors import UnknownTask, UnknownUnit
-from bot.services.matching import Candidate, choose, rank
+from bot.services.matching import Match, choose
+from bot.services.unit_index import unit_index
 
 
 async def find_unit(session: AsyncSession, campaign_id: int, name: str) -> m.Unit:
-    """Return the live unit whose key, name or alias is exactly `name`."""
+    """Return the live unit whose key, name or alias is exactly `name`.
+
+    Raises UnknownUnit when none is.
+    """
     wanted = name.strip()
-    units = await session.scalars(
-        select(m.Unit).where(m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None))
-    )
-    for unit in units:
-        if wanted in (unit.key, unit.name) or wanted in (unit.aliases or []):
-            return unit
+    index = await unit_index(session, campaign_id)
+    for pos in index.exact.get(wanted, []):
+        return await session.get_one(m.Unit, index.candidates[pos].id)
     raise UnknownUnit(wanted, name=wanted)
 
 
@@ -37,17 +38,11 @@ async def find_task(session: AsyncSession, campaign_id: int, name: str) -> m.Tas
     return task
 
 
-async def unit_candidates(
-    session: AsyncSession, campaign_id: int, only: list[int] | None = None
-) -> list[Candidate]:
-    """Return every live unit's names (key, name, aliases), reading only those columns."""
-    query = select(m.Unit.id, m.Unit.key, m.Unit.name, m.Unit.aliases).where(
-        m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None)
-    )
-    if only is not None:
-        query = query.where(m.Unit.id.in_(only))
-    rows = await session.execute(query.order_by(m.Unit.position))
-    return [Candidate(uid, (key, name, *(aliases or []))) for uid, key, name, aliases in rows]
+async def rank_units(
+    session: AsyncSession, campaign_id: int, text: str, only: list[int] | None = None
+) -> list[Match]:
+    """Return the units the text may mean, best first (see `matching.rank`), from the index."""
+    return (await unit_index(session, campaign_id)).rank(text, only)
 
 
 async def resolve_unit(
@@ -69,7 +64,7 @@ async def resolve_unit(
     exact = await session.scalar(query.limit(1))
     if exact is not None:
         return exact, []
-    best, close = choose(rank(wanted, await unit_candidates(session, campaign_id, only)))
+    best, close = choose(await rank_units(session, campaign_id, wanted, only))
     if best is not None:
         return await session.get_one(m.Unit, best.id), []
     units = [await session.get_one(m.Unit, c.id) for c in close]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
 
 # Scores: an exact name beats a name inside the text, which beats the text inside a name,
@@ -20,6 +20,9 @@ INITIALS = 88.0
 THRESHOLD = 72.0
 # Candidates within this many points of the best are offered as a choice.
 AMBIGUITY = 4.0
+# Readings kept per name for a polyphonic name (长治: zz, zc, cz, cc): enough for place
+# names, bounded for a long name full of polyphonic characters.
+MAX_SPELLINGS = 16
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,59 @@ def normalize(text: str) -> str:
 @lru_cache(maxsize=4096)
 def initials(name: str) -> str:
     """Return the pinyin initials of a Chinese name (`甲县` -> `jx`)."""
+    from pypinyin import Style, lazy_pinyin  # 60 MB of dictionaries: loaded when needed
+
     letters = lazy_pinyin(name, style=Style.FIRST_LETTER, errors="ignore")
     return "".join(letters).casefold()
 
 
-def _score(text: str, name: str) -> float:
+# Characters read differently in place names than in everyday words (长治 Chángzhì,
+# 重庆 Chóngqìng, 乐清 Yuèqīng, 六安 Lù'ān, 单县 Shànxiàn, 蚌埠 Bèngbù, 厦门 Xiàmén, 会稽
+# Kuàijī, 济南 Jǐnán, 莘县 Shēnxiàn, 大城 Dàichéng, 洪洞 Hóngtóng, 番禺 Pānyú, 铅山 Yánshān,
+# 尉犁 Yùlí, 枞阳 Zōngyáng, 浚县 Xùnxiàn, 繁峙 Fánshì, 荥阳 Xíngyáng, 台州 Tāizhōu, 曲阜
+# Qūfù, 朝阳 Cháoyáng, 解州 Xièzhōu, 涡阳 Guōyáng, 沈丘 Shěnqiū): for these every reading
+# counts; other characters keep the reading of their context, so a rare reading of an
+# everyday character (乙 jí) does not make 乙县 answer to `jx`.
+PLACE_POLYPHONES = frozenset("长重乐六单蚌厦会济莘大洞番铅尉枞浚繁荥台曲朝解涡沈行藏都泊华")
+
+
+@lru_cache(maxsize=65536)
+def spellings(name: str) -> frozenset[str]:
+    """Return the pinyin initials and the full pinyin a person may type for a name.
+
+    Each character is read as pypinyin reads it in context (its phrase dictionary knows
+    most place names: `乐清` is `yq`), and a character of PLACE_POLYPHONES by every reading
+    too (`长治`: `cz` and `zz`, `changzhi` and `zhangzhi`). At most MAX_SPELLINGS of each
+    kind; empty when the name has no Chinese.
+    """
+    # pypinyin's dictionaries take about 60 MB: loaded only when a name is first spelled
+    # (a plan load with new names, or a question typed in Latin letters).
+    from pypinyin import Style, pinyin
+
+    context = pinyin(name, style=Style.NORMAL, errors="ignore")
+    every = pinyin(name, style=Style.NORMAL, heteronym=True, errors="ignore")
+    hans = [ch for ch in name if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"]
+    readings: list[list[str]] = []
+    for i, heard in enumerate(context):
+        options = list(heard)
+        if len(every) == len(context) and i < len(hans) and hans[i] in PLACE_POLYPHONES:
+            options += [r for r in every[i] if r not in options]
+        readings.append(options)
+    firsts = [sorted({reading[:1] for reading in options}) for options in readings]
+    out: set[str] = set()
+    for per_char in (firsts, readings):
+        for combo in itertools.islice(itertools.product(*per_char), MAX_SPELLINGS):
+            out.add("".join(combo).casefold())
+    out.discard("")
+    return frozenset(out)
+
+
+def score(text: str, name: str, spelled: frozenset[str] | None = None) -> float:
+    """Return how well a folded text names `name`: 0 to 100 (EXACT).
+
+    `spelled` is the name's pinyin when the caller already knows it (the unit-name index
+    stores it); else it is computed.
+    """
     name = normalize(name)
     if not name or not text:
         return 0.0
@@ -63,7 +114,12 @@ def _score(text: str, name: str) -> float:
         return NAME_IN_TEXT + min(len(name), 20) / 10
     if len(text) >= 2 and text in name:
         return TEXT_IN_NAME + len(text) / len(name)
-    if text.isascii() and text.isalpha() and len(text) >= 2 and initials(name) == text:
+    if (
+        text.isascii()
+        and text.isalpha()
+        and len(text) >= 2
+        and text in (spellings(name) if spelled is None else spelled)
+    ):
         return INITIALS
     if len(text) < 2:
         return 0.0
@@ -88,7 +144,7 @@ def rank(text: str, candidates: Iterable[Candidate]) -> list[Match]:
         return exact
     out = []
     for candidate in pool:
-        best = max((_score(query, name) for name in candidate.names), default=0.0)
+        best = max((score(query, name) for name in candidate.names), default=0.0)
         if best >= THRESHOLD:
             out.append(Match(candidate.id, best))
     out.sort(key=lambda m: m.score, reverse=True)

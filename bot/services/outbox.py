@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 
 # Payload methods the sender knows how to deliver.
-METHODS = ("sendMessage", "copyMessage", "sendDocument", "sendPhoto")
+METHODS = (
+    "sendMessage",
+    "copyMessage",
+    "sendDocument",
+    "sendPhoto",
+    "sendVideo",
+    "sendAudio",
+    "sendVoice",
+)
 
 
 def message(text: str, buttons: list[list[dict[str, str]]] | None = None) -> dict[str, Any]:

@@ -19,7 +19,11 @@ async def touch_person(
     username: str | None = None,
     is_group: bool = False,
 ) -> m.Person:
-    """Return the person for a Telegram id, creating it; a person who writes is reachable."""
+    """Return the person for a Telegram id, creating it (reachable), updating name and username.
+
+    An existing person's reachability is not touched here: `bot.services.reachability`
+    decides it (and tells the office), called by whoever knows the chat is open again.
+    """
     person = await session.scalar(select(m.Person).where(m.Person.telegram_id == telegram_id))
     if person is None:
         person = m.Person(
@@ -37,9 +41,6 @@ async def touch_person(
         person.name = name
     if username != person.username:
         person.username = username
-    if not person.reachable:
-        person.reachable = True
-        person.unreachable_since = None
     return person
 
 

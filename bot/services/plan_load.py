@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from bot.db import models as m
 from bot.db.engine import Database
 from bot.plan.model import Plan
 from bot.services.audit import record
+from bot.services.matching import spellings
 
 BATCH = 5000
 
@@ -67,6 +68,12 @@ def plan_settings(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _unit_spellings(values: dict[str, Any]) -> list[str]:
+    """Return the pinyin a person may type for a unit (for the unit-name index)."""
+    names = (values["name"], *values["aliases"])
+    return sorted(set().union(*(spellings(name) for name in names)))
+
+
 def _diff(row: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if getattr(row, k) != v}
 
@@ -80,8 +87,18 @@ class _Sync:
         self.now = now
 
     async def sync(
-        self, model: Any, label: str, campaign_id: int, wanted: Sequence[tuple[str, dict[str, Any]]]
+        self,
+        model: Any,
+        label: str,
+        campaign_id: int,
+        wanted: Sequence[tuple[str, dict[str, Any]]],
+        derive: tuple[str, Callable[[dict[str, Any]], Any]] | None = None,
     ) -> dict[str, Any]:
+        """Create, update, restore and archive rows; return them by key.
+
+        `derive` is (column, function of the plan's values): a column computed only for a row
+        that is new, changed or lacks it (it may be costly: pinyin for 10,000 unit names).
+        """
         rows = {
             r.key: r
             for r in await self.session.scalars(
@@ -93,11 +110,14 @@ class _Sync:
         for key, values in wanted:
             row = rows.get(key)
             if row is None:
-                row = model(campaign_id=campaign_id, key=key, **values)
+                derived = {derive[0]: derive[1](values)} if derive else {}
+                row = model(campaign_id=campaign_id, key=key, **values, **derived)
                 self.session.add(row)
                 created += 1
             else:
                 changes = _diff(row, values)
+                if derive and (changes or getattr(row, derive[0]) is None):
+                    changes |= _diff(row, {derive[0]: derive[1](values)})
                 for name, value in changes.items():
                     setattr(row, name, value)
                 updated += bool(changes)
@@ -198,6 +218,7 @@ async def apply_plan(
             )
             for i, u in enumerate(plan.units)
         ],
+        derive=("spellings", _unit_spellings),
     )
     phases = await sync.sync(
         m.Phase,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,25 +118,16 @@ async def campaign_progress(
     unit_ids: list[int] | None = None,
     task_ids: list[int] | None = None,
 ) -> CampaignProgress:
-    """Count done, accepted and overdue assignments per task (one grouped query)."""
-    a = m.Assignment
-    conditions = [a.campaign_id == campaign.id, a.archived_at.is_(None)]
-    if unit_ids is not None:
-        conditions.append(a.unit_id.in_(unit_ids))
-    if task_ids is not None:
-        conditions.append(a.task_id.in_(task_ids))
-    counts = await session.execute(
-        select(
-            a.task_id,
-            func.count(),
-            func.sum(case((a.status.in_(DONE), 1), else_=0)),
-            func.sum(case((a.status == "accepted", 1), else_=0)),
-            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
-        )
-        .where(*conditions)
-        .group_by(a.task_id)
-    )
-    figures = {row[0]: row[1:] for row in counts}
+    """Count done, accepted and overdue assignments per task at `now` (aware, UTC).
+
+    The whole campaign (or chosen tasks) is summed from the counts the database keeps per
+    (task, status, due moment), a few rows per task whatever the number of units; a
+    unit-scoped view reads that unit's own assignments.
+    """
+    if unit_ids is None:
+        figures = await _kept_figures(session, campaign.id, now, task_ids)
+    else:
+        figures = await _counted_figures(session, campaign.id, now, unit_ids, task_ids)
     phases = list(
         await session.scalars(
             select(m.Phase)
@@ -169,16 +161,70 @@ async def campaign_progress(
                     task.key,
                     task.title,
                     task.due_at,
-                    int(total),
-                    int(submitted or 0),
-                    int(accepted or 0),
-                    int(overdue or 0),
+                    total,
+                    submitted,
+                    accepted,
+                    overdue,
                 ),
             )
         )
     for phase_id, items in entries.items():
         by_phase[phase_id].tasks.extend(group_series(items, now))
     return CampaignProgress(campaign.key, campaign.title, campaign.timezone, now, out)
+
+
+Figures = dict[int, tuple[int, int, int, int]]
+
+
+async def _kept_figures(
+    session: AsyncSession, campaign_id: int, now: datetime, task_ids: list[int] | None
+) -> Figures:
+    """Return (total, submitted, accepted, overdue) per task from `assignment_counts`."""
+    c = m.AssignmentCount
+    query = (
+        select(
+            c.task_id,
+            func.sum(c.n),
+            func.sum(case((c.status.in_(DONE), c.n), else_=0)),
+            func.sum(case((c.status == "accepted", c.n), else_=0)),
+            func.sum(case((and_(c.status.in_(OPEN), c.due_at < now), c.n), else_=0)),
+        )
+        .where(c.campaign_id == campaign_id)
+        .group_by(c.task_id)
+    )
+    if task_ids is not None:
+        query = query.where(c.task_id.in_(task_ids))
+    return {row[0]: _ints(row[1:]) for row in await session.execute(query)}
+
+
+async def _counted_figures(
+    session: AsyncSession,
+    campaign_id: int,
+    now: datetime,
+    unit_ids: list[int],
+    task_ids: list[int] | None,
+) -> Figures:
+    """Return (total, submitted, accepted, overdue) per task over some units' assignments."""
+    a = m.Assignment
+    query = (
+        select(
+            a.task_id,
+            func.count(),
+            func.sum(case((a.status.in_(DONE), 1), else_=0)),
+            func.sum(case((a.status == "accepted", 1), else_=0)),
+            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
+        )
+        .where(a.campaign_id == campaign_id, a.archived_at.is_(None), a.unit_id.in_(unit_ids))
+        .group_by(a.task_id)
+    )
+    if task_ids is not None:
+        query = query.where(a.task_id.in_(task_ids))
+    return {row[0]: _ints(row[1:]) for row in await session.execute(query)}
+
+
+def _ints(row: Any) -> tuple[int, int, int, int]:
+    total, submitted, accepted, overdue = row
+    return int(total or 0), int(submitted or 0), int(accepted or 0), int(overdue or 0)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.errors import DubanError
-from bot.i18n import format_moment, t
+from bot.i18n import Markup, format_moment, t
 from bot.services.access import Caller, NotAllowed
 from bot.services.audit import record
 from bot.services.notify import push
@@ -49,37 +49,88 @@ class Owed:
     unit: m.Unit
 
 
-@dataclass
-class Content:
-    """What the contact sent: a document, a photo, a text or a bare confirmation."""
+# What Telegram messages count as files (SPEC §4.4); anything else is not a submission.
+FILE_KINDS = ("document", "photo", "video", "audio", "voice")
+# The Bot API method and parameter that send each kind of file by its file_id.
+SEND_FILE = {kind: (f"send{kind.capitalize()}", kind) for kind in FILE_KINDS}
 
-    kind: str  # document | photo | text | confirm
-    text: str | None = None
-    file_id: str | None = None
+
+@dataclass
+class FileRef:
+    """One file a contact sent: its kind and Telegram's description of it."""
+
+    kind: str  # one of FILE_KINDS
+    file_id: str
     file_unique_id: str | None = None
     file_name: str | None = None
     file_size: int | None = None
     mime_type: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Return the content as plain data (kept in the conversation until confirmed)."""
+        """Return the file as plain data."""
         return dict(self.__dict__)
 
     @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileRef:
+        """Rebuild a file kept by `to_json`."""
+        size = data.get("file_size")
+        return cls(
+            str(data["kind"]),
+            str(data["file_id"]),
+            data.get("file_unique_id"),
+            data.get("file_name"),
+            int(size) if size is not None else None,
+            data.get("mime_type"),
+        )
+
+
+@dataclass
+class Content:
+    """What the contact sent: files (one, or an album), a text, or a bare confirmation.
+
+    `kind` is the file's kind for one file, `album` for several, else `text` or `confirm`;
+    `text` is the text, or the caption that came with the files (the version's text).
+    """
+
+    kind: str  # document | photo | video | audio | voice | album | text | confirm
+    text: str | None = None
+    files: list[FileRef] = field(default_factory=list)
+
+    @classmethod
+    def of_files(cls, files: list[FileRef], text: str | None) -> Content:
+        """Return the content of one or more files with their caption."""
+        if not files:
+            raise ValueError("no files")
+        return cls(files[0].kind if len(files) == 1 else "album", text, list(files))
+
+    @property
+    def first(self) -> FileRef | None:
+        """Return the first file, if any."""
+        return self.files[0] if self.files else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the content as plain data (kept in the conversation until confirmed)."""
+        return {"kind": self.kind, "text": self.text, "files": [f.to_json() for f in self.files]}
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> Content:
-        """Rebuild content kept by `to_json`."""
-        return cls(**data)
+        """Rebuild content kept by `to_json` (or by the one-file form stored before albums)."""
+        files = [FileRef.from_json(f) for f in data.get("files") or []]
+        if not files and data.get("file_id"):
+            files = [FileRef.from_json(data)]
+        return cls(str(data["kind"]), data.get("text"), files)
 
 
 def accepts(evidence: str, kind: str) -> bool:
     """Return whether a task's evidence setting takes this kind of content."""
     if evidence == "none":
         return kind == "confirm"
+    files = kind in FILE_KINDS or kind == "album"
     if evidence == "file":
-        return kind in ("document", "photo")
+        return files
     if evidence == "text":
         return kind == "text"
-    return kind in ("document", "photo", "text")
+    return files or kind == "text"
 
 
 async def owed_by(
@@ -146,22 +197,38 @@ async def submit(
         )
         or 0
     ) + 1
+    first = content.first
     submission = m.Submission(
         assignment_id=assignment.id,
         version=version,
         person_id=caller.person.id,
         kind=content.kind,
         text=content.text,
-        file_id=content.file_id,
-        file_unique_id=content.file_unique_id,
-        file_name=content.file_name,
-        file_size=content.file_size,
-        mime_type=content.mime_type,
+        # The first file is kept on the version too (readers from before albums use it).
+        file_id=first.file_id if first else None,
+        file_unique_id=first.file_unique_id if first else None,
+        file_name=first.file_name if first else None,
+        file_size=first.file_size if first else None,
+        mime_type=first.mime_type if first else None,
         # Late means after the due date in effect at this moment (SPEC §4.4).
         late=now > assignment.due_at,
         submitted_at=now,
     )
     session.add(submission)
+    await session.flush()
+    for position, ref in enumerate(content.files, start=1):
+        session.add(
+            m.SubmissionFile(
+                submission_id=submission.id,
+                position=position,
+                kind=ref.kind,
+                file_id=ref.file_id,
+                file_unique_id=ref.file_unique_id,
+                file_name=ref.file_name,
+                file_size=ref.file_size,
+                mime_type=ref.mime_type,
+            )
+        )
     assignment.status = "submitted"
     assignment.updated_at = now
     assignment.next_check_at = None  # nudges stop at submitted
@@ -174,10 +241,26 @@ async def submit(
         campaign_id=caller.campaign.id,
         object_type="submission",
         object_id=submission.id,
-        details={"assignment_id": assignment.id, "version": version, "late": submission.late},
+        details={
+            "assignment_id": assignment.id,
+            "version": version,
+            "late": submission.late,
+            "files": len(content.files),
+        },
     )
     office = await holders(session, caller.campaign.id, ("office", "admin"))
     tz = caller.campaign.timezone
+
+    files = content.files
+
+    def body(lang: str) -> str:
+        """The files' names and the text or caption, as the office reads them."""
+        parts = []
+        if files:
+            parts.append(t("kinds.notice_files", lang, count=len(files), names=file_names(files)))
+        if content.text:
+            parts.append(t("kinds.notice_text", lang, text=_body(content.text)))
+        return Markup("\n".join(parts))
 
     def build(lang: str) -> dict[str, Any]:
         text = t(
@@ -189,8 +272,7 @@ async def submit(
             who=caller.person.name,
             moment=format_moment(now, tz, lang),
             late=t("review.late", lang) if submission.late else "",
-            # Only a text submission has a body; it goes out as a message (4096 limit).
-            body=_body(content.text or "") if content.kind == "text" else "",
+            body=body(lang),
         )
         buttons = [
             [
@@ -205,18 +287,12 @@ async def submit(
             ]
         ]
         markup = {"inline_keyboard": buttons}
-        if content.kind == "document":
+        if len(files) == 1 and not content.text:
+            # One file without a text: the file itself carries the notice and the buttons.
+            method, param = SEND_FILE[files[0].kind]
             return {
-                "method": "sendDocument",
-                "document": content.file_id,
-                "caption": text,
-                "parse_mode": "HTML",
-                "reply_markup": markup,
-            }
-        if content.kind == "photo":
-            return {
-                "method": "sendPhoto",
-                "photo": content.file_id,
+                "method": method,
+                param: files[0].file_id,
                 "caption": text,
                 "parse_mode": "HTML",
                 "reply_markup": markup,
@@ -227,6 +303,41 @@ async def submit(
             "parse_mode": "HTML",
             "reply_markup": markup,
         }
+
+    if len(files) > 1 or (files and content.text):
+        # Every file goes to the office first (a caption holds 1,024 characters only), then
+        # the notice with the text and the buttons: the sender keeps each chat's order.
+        for position, ref in enumerate(files, start=1):
+
+            def build_file(
+                lang: str, ref: FileRef = ref, position: int = position
+            ) -> dict[str, Any]:
+                caption = t(
+                    "kinds.file_caption",
+                    lang,
+                    unit=owed.unit.name,
+                    version=version,
+                    position=position,
+                    count=len(files),
+                )
+                method, param = SEND_FILE[ref.kind]
+                return {
+                    "method": method,
+                    param: ref.file_id,
+                    "caption": caption,
+                    "parse_mode": "HTML",
+                }
+
+            await push(
+                session,
+                office,
+                key=f"review:{submission.id}:file{position}",
+                kind="review",
+                build=build_file,
+                now=now,
+                default_language=default_language,
+                campaign_id=caller.campaign.id,
+            )
 
     await push(
         session,
@@ -239,3 +350,8 @@ async def submit(
         campaign_id=caller.campaign.id,
     )
     return submission
+
+
+def file_names(files: list[FileRef] | list[m.SubmissionFile]) -> str:
+    """Return the files' names joined for a message (a photo or voice without one by kind)."""
+    return "、".join(f.file_name or f"[{f.kind}]" for f in files)

@@ -67,9 +67,13 @@ JSON: TypeAlias = dict[str, Any]
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
+# Telegram keeps the formatting of the first 100 entities of a message and drops the rest.
+MAX_ENTITIES = 100
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files, like the cloud Bot API
 CLIENT_CLOSED = 499  # recorded status of a request whose client went away before the answer
 
+# What a message may carry that copyMessage/forwardMessage can pass on.
+_COPYABLE = ("text", "document", "photo", "video", "audio", "voice", "sticker", "location")
 # Methods that deliver content into a chat: they are rate limited and subject to Faults.
 SENDING_METHODS = frozenset(
     {"sendmessage", "senddocument", "sendphoto", "copymessage", "forwardmessage", "editmessagetext"}
@@ -213,6 +217,7 @@ class FakeChat:
     first_name: str | None = None
     username: str | None = None
     last_name: str | None = None
+    is_forum: bool = False  # a supergroup with topics
 
     @property
     def is_group(self) -> bool:
@@ -225,6 +230,8 @@ class FakeChat:
         for key in ("title", "first_name", "last_name", "username"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.is_forum:
+            data["is_forum"] = True
         return data
 
 
@@ -398,6 +405,8 @@ class LocalBotAPI:
         self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id)
         self.callback_answers: list[JSON] = []
         self.violations: list[Violation] = []
+        # Messages the bot sent with more than MAX_ENTITIES entities: (method, count).
+        self.entity_overflows: list[tuple[str, int]] = []
         self.webhook_deliveries: list[JSON] = []
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope JSON, language) -> list
         self.menu_buttons: dict[int | None, JSON] = {}
@@ -409,6 +418,8 @@ class LocalBotAPI:
         self._started: set[int] = set()  # users who opened the private chat
         self._blocked: set[int] = set()
         self._migrated: dict[int, int] = {}
+        self._topics: dict[int, dict[int, str]] = {}  # forum chat -> thread id -> topic name
+        self._media_groups = itertools.count(13_000_000_000_000_000)
         self._members: dict[int, dict[int, str]] = {}  # chat -> user (or bot) -> status
         self._messages: dict[tuple[int, int], JSON] = {}
         self._last_message_id: dict[int, int] = {}
@@ -534,19 +545,48 @@ class LocalBotAPI:
         username: str | None = None,
         members: Iterable[FakeUser] = (),
         bot_status: str = "member",
+        forum: bool = False,
     ) -> FakeChat:
-        """Create a group the bot is in (``bot_status`` e.g. "administrator")."""
+        """Create a group the bot is in (``bot_status`` e.g. "administrator").
+
+        ``forum=True`` makes a supergroup with topics (``is_forum``); add topics with
+        ``create_topic``.
+        """
         serial = self._next_group_id
         self._next_group_id += 1
+        supergroup = supergroup or forum
         chat_id = -(1_000_000_000_000 + serial) if supergroup else -serial
         chat = FakeChat(
-            chat_id, "supergroup" if supergroup else "group", title=title, username=username
+            chat_id,
+            "supergroup" if supergroup else "group",
+            title=title,
+            username=username,
+            is_forum=forum,
         )
+        if forum:
+            self._topics[chat.id] = {}
         self._chats[chat.id] = chat
         self._members[chat.id] = {self.bot_id: bot_status}
         for user in members:
             self._members[chat.id][user.id] = "member"
         return chat
+
+    def create_topic(self, chat: FakeChat, name: str, *, thread_id: int | None = None) -> int:
+        """Open a topic in a forum supergroup; return its ``message_thread_id``.
+
+        As in Telegram, the thread id is the id of the service message that created the
+        topic (or ``thread_id`` if given, for a test that needs a known number).
+        """
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat.id} is not a forum")
+        service = self._new_message(
+            chat, self.bot_user, forum_topic_created={"name": name, "icon_color": 7322096}
+        )
+        thread = thread_id if thread_id is not None else int(service["message_id"])
+        if thread_id is not None:
+            self._last_message_id[chat.id] = max(self._last_message_id[chat.id], thread_id)
+        self._topics[chat.id][thread] = name
+        return thread
 
     def user(self, user_id: int) -> FakeUser:
         """Return the user with this id."""
@@ -616,15 +656,37 @@ class LocalBotAPI:
         chat: FakeChat | None = None,
         *,
         reply_to: JSON | None = None,
+        thread_id: int | None = None,
     ) -> JSON:
-        """Inject a text message from ``user`` (bot_command entities are added for commands)."""
+        """Inject a text message from ``user`` (bot_command entities are added for commands).
+
+        ``thread_id`` sends it in a forum topic (``message_thread_id``, ``is_topic_message``).
+        """
         fields: JSON = {"text": text}
         entities = _command_entities(text)
         if entities:
             fields["entities"] = entities
         if reply_to is not None:
             fields["reply_to_message"] = self._public(self._current(reply_to))
-        return self._incoming(user, chat, fields)
+        return self._incoming(user, chat, fields, thread_id=thread_id)
+
+    def edit_text(self, user: FakeUser, update: JSON, text: str) -> JSON:
+        """Inject the ``edited_message`` Telegram sends when ``user`` edits their message.
+
+        ``update`` is what ``send_text`` returned; the edited message keeps its id, chat and
+        date and gains ``edit_date``.
+        """
+        original = update["message"]
+        stored = self._current(original)
+        if stored["from"].get("id") != user.id:
+            raise ValueError("a user can only edit their own messages")
+        stored["text"] = text
+        stored.pop("entities", None)
+        entities = _command_entities(text)
+        if entities:
+            stored["entities"] = entities
+        stored["edit_date"] = int(time.time())
+        return self.send_update({"edited_message": self._public(stored)})
 
     def send_document(
         self,
@@ -635,13 +697,109 @@ class LocalBotAPI:
         chat: FakeChat | None = None,
         *,
         mime_type: str | None = None,
+        thread_id: int | None = None,
     ) -> JSON:
         """Inject a document message; its bytes are downloadable via getFile."""
         mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
         stored = self._register_file(content, "documents", file_name, mime)
         fields: JSON = {"document": _document_json(stored)}
         self._add_caption(fields, caption)
-        return self._incoming(user, chat, fields)
+        return self._incoming(user, chat, fields, thread_id=thread_id)
+
+    def send_media(
+        self,
+        user: FakeUser,
+        kind: str,
+        content: bytes = b"",
+        caption: str | None = None,
+        chat: FakeChat | None = None,
+        *,
+        file_name: str | None = None,
+        duration: int = 30,
+        latitude: float = 36.195,
+        longitude: float = 113.117,
+        thread_id: int | None = None,
+    ) -> JSON:
+        """Inject a video, audio, voice, sticker or location message, shaped as Telegram's.
+
+        Files (all but ``location``) are downloadable via getFile like documents.
+        """
+        fields: JSON
+        if kind == "location":
+            fields = {"location": {"latitude": latitude, "longitude": longitude}}
+        else:
+            fields = {kind: self._media_json(kind, content, file_name, duration)}
+            if kind != "sticker":
+                self._add_caption(fields, caption)
+        return self._incoming(user, chat, fields, thread_id=thread_id)
+
+    def send_album(
+        self,
+        user: FakeUser,
+        items: Iterable[tuple[str, str, bytes]],
+        caption: str | None = None,
+        chat: FakeChat | None = None,
+        *,
+        thread_id: int | None = None,
+    ) -> list[JSON]:
+        """Inject an album: one message per ``(kind, file name, bytes)``, one ``media_group_id``.
+
+        ``kind`` is ``document``, ``photo``, ``video`` or ``audio``. Like a Telegram client,
+        the caption rides on the first message; Telegram delivers each part as its own update.
+        """
+        group_id = str(next(self._media_groups))
+        updates = []
+        for i, (kind, file_name, content) in enumerate(items):
+            fields: JSON
+            if kind == "document":
+                mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+                stored = self._register_file(content, "documents", file_name, mime)
+                fields = {"document": _document_json(stored)}
+            elif kind == "photo":
+                stored = self._register_file(content, "photos", None, "image/jpeg")
+                fields = {"photo": [_photo_size_json(stored, 800, 600)]}
+            else:
+                fields = {kind: self._media_json(kind, content, file_name, 30)}
+            fields["media_group_id"] = group_id
+            if i == 0:
+                self._add_caption(fields, caption)
+            updates.append(self._incoming(user, chat, fields, thread_id=thread_id))
+        if not updates:
+            raise ValueError("an album holds at least one item")
+        return updates
+
+    def _media_json(self, kind: str, content: bytes, file_name: str | None, duration: int) -> JSON:
+        """Return the Bot API object of a video, audio, voice or sticker with stored bytes."""
+        mimes = {
+            "video": "video/mp4",
+            "audio": "audio/mpeg",
+            "voice": "audio/ogg",
+            "sticker": "image/webp",
+        }
+        if kind not in mimes:
+            raise ValueError(f"unknown media kind {kind!r}")
+        mime = (mimetypes.guess_type(file_name)[0] if file_name else None) or mimes[kind]
+        stored = self._register_file(content, f"{kind}s", file_name, mime)
+        data: JSON = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(content),
+        }
+        if kind == "sticker":
+            return data | {
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": "👍",
+            }
+        data |= {"duration": duration, "mime_type": mime}
+        if kind == "video":
+            data |= {"width": 1280, "height": 720}
+        if kind in ("video", "audio") and file_name:
+            data["file_name"] = file_name
+        return data
 
     def send_photo(
         self,
@@ -652,12 +810,13 @@ class LocalBotAPI:
         *,
         width: int = 800,
         height: int = 600,
+        thread_id: int | None = None,
     ) -> JSON:
         """Inject a photo message (a single PhotoSize)."""
         stored = self._register_file(content, "photos", None, "image/jpeg")
         fields: JSON = {"photo": [_photo_size_json(stored, width, height)]}
         self._add_caption(fields, caption)
-        return self._incoming(user, chat, fields)
+        return self._incoming(user, chat, fields, thread_id=thread_id)
 
     def press_button(self, user: FakeUser, message: JSON, callback_data: str) -> JSON:
         """Inject a callback_query for a button with ``callback_data`` on a sent message."""
@@ -954,7 +1113,9 @@ class LocalBotAPI:
             elif isinstance(chat_data, dict) and chat_data.get("id") == user.id:
                 self._see_user(user, user.private_chat())
 
-    def _incoming(self, user: FakeUser, chat: FakeChat | None, fields: JSON) -> JSON:
+    def _incoming(
+        self, user: FakeUser, chat: FakeChat | None, fields: JSON, *, thread_id: int | None = None
+    ) -> JSON:
         """Create a message from ``user`` in ``chat`` (default: private) and queue it."""
         target = chat if chat is not None else user.private_chat()
         if target.is_group:
@@ -962,6 +1123,10 @@ class LocalBotAPI:
                 raise ValueError(f"group {target.id} was migrated to {self._migrated[target.id]}")
             if target.id not in self._chats:
                 raise ValueError(f"unknown group {target.id}; create it with add_group()")
+        if thread_id is not None:
+            if thread_id not in self._topics.get(target.id, {}):
+                raise ValueError(f"chat {target.id} has no topic {thread_id}")
+            fields = {**fields, "message_thread_id": thread_id, "is_topic_message": True}
         self._see_user(user, target)
         message = self._new_message(target, user.to_dict(), **fields)
         return self.send_update({"message": message})
@@ -1102,8 +1267,28 @@ class LocalBotAPI:
             raise _bad("message is too long")
         fields: JSON = {"text": text}
         if entities:
-            fields["entities"] = entities
+            fields["entities"] = self._keep_entities("text", entities)
         return fields
+
+    def _keep_entities(self, where: str, entities: list[JSON]) -> list[JSON]:
+        """Keep the first MAX_ENTITIES entities, as Telegram does, and flag the overflow."""
+        if len(entities) > MAX_ENTITIES:
+            self.entity_overflows.append((where, len(entities)))
+            return entities[:MAX_ENTITIES]
+        return entities
+
+    def _thread_fields(self, chat: FakeChat, params: JSON) -> JSON:
+        """Check ``message_thread_id`` against the chat's topics; return the message fields.
+
+        In a forum a send without a thread lands in General (no thread id on the message);
+        a thread that does not exist is refused with Telegram's error.
+        """
+        thread = params.get("message_thread_id")
+        if thread is None or thread == 0:
+            return {}
+        if not isinstance(thread, int) or thread not in self._topics.get(chat.id, {}):
+            raise _bad("message thread not found")
+        return {"message_thread_id": thread, "is_topic_message": True}
 
     def _caption_fields(self, params: JSON) -> JSON:
         """Validate ``caption``/``parse_mode``; return the message fields for it."""
@@ -1117,7 +1302,7 @@ class LocalBotAPI:
             raise _bad("message caption is too long")
         fields: JSON = {"caption": text}
         if entities:
-            fields["caption_entities"] = entities
+            fields["caption_entities"] = self._keep_entities("caption", entities)
         return fields
 
     @staticmethod
@@ -1404,6 +1589,7 @@ class LocalBotAPI:
         self._check_retry_after("sendMessage", chat)
         fields = self._text_fields(call.params)
         fields |= self._reply_fields(chat, call.params) | self._markup_fields(call.params)
+        fields |= self._thread_fields(chat, call.params)
         self._consume_rate(chat)
         return self._deliver(chat, fields)
 
@@ -1412,6 +1598,7 @@ class LocalBotAPI:
         self._check_retry_after("sendDocument", chat)
         fields = self._caption_fields(call.params)
         fields |= self._reply_fields(chat, call.params) | self._markup_fields(call.params)
+        fields |= self._thread_fields(chat, call.params)
         stored = self._input_file(call, "document", "documents", "application/octet-stream")
         self._consume_rate(chat)
         return self._deliver(chat, {"document": _document_json(stored), **fields})
@@ -1421,6 +1608,7 @@ class LocalBotAPI:
         self._check_retry_after("sendPhoto", chat)
         fields = self._caption_fields(call.params)
         fields |= self._reply_fields(chat, call.params) | self._markup_fields(call.params)
+        fields |= self._thread_fields(chat, call.params)
         stored = self._input_file(call, "photo", "photos", "image/jpeg")
         self._consume_rate(chat)
         return self._deliver(chat, {"photo": [_photo_size_json(stored, 800, 600)], **fields})
@@ -1437,7 +1625,7 @@ class LocalBotAPI:
         source = self._messages.get((source_chat.id, int(call.params.get("message_id") or 0)))
         if source is None:
             raise _bad(f"message to {what} not found")
-        if not any(k in source for k in ("text", "document", "photo")):
+        if not any(k in source for k in _COPYABLE):
             raise _bad(f"message can't be {'forwarded' if what == 'forward' else 'copied'}")
         return source
 
@@ -1445,14 +1633,13 @@ class LocalBotAPI:
         chat = self._resolve_chat(call.params.get("chat_id"))
         self._check_retry_after("copyMessage", chat)
         source = self._source_message(call, "copy")
-        fields: JSON = {
-            k: source[k] for k in ("text", "entities", "document", "photo") if k in source
-        }
+        fields: JSON = {k: source[k] for k in ("entities", *_COPYABLE) if k in source}
         if "caption" in call.params:
             fields |= self._caption_fields(call.params)
         else:
             fields |= {k: source[k] for k in ("caption", "caption_entities") if k in source}
         fields |= self._reply_fields(chat, call.params) | self._markup_fields(call.params)
+        fields |= self._thread_fields(chat, call.params)
         self._consume_rate(chat)
         message = self._new_message(chat, self.bot_user, **copy.deepcopy(fields))
         self.sent.append(message)
@@ -1462,7 +1649,7 @@ class LocalBotAPI:
         chat = self._resolve_chat(call.params.get("chat_id"))
         self._check_retry_after("forwardMessage", chat)
         source = self._source_message(call, "forward")
-        keep = ("text", "entities", "document", "photo", "caption", "caption_entities")
+        keep = ("entities", "caption", "caption_entities", *_COPYABLE)
         fields = copy.deepcopy({k: source[k] for k in keep if k in source})
         fields["forward_origin"] = source.get("forward_origin") or {
             "type": "user",

@@ -180,6 +180,8 @@ function makePane(persona) {
     form.append("persona", persona.key);
     form.append("file", file.files[0]);
     form.append("caption", input.value.trim());
+    // Pictures go as photos, as a Telegram client sends them; anything else as a document.
+    if (/^image\/(jpeg|png)$/.test(file.files[0].type)) form.append("as_photo", "1");
     input.value = "";
     file.value = "";
     act(call("/sandbox/api/upload", { method: "POST", headers: HEADERS, body: form }));

@@ -1,0 +1,169 @@
+"""Submitted versions: the office's review queue, a unit's versions, and who may open a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import models as m
+from bot.errors import DubanError
+from bot.services.access import Caller, OtherUnit
+
+
+class NoSuchVersion(DubanError):
+    """The version does not exist in the caller's campaign, or was archived."""
+
+    key = "review.stale"
+
+
+@dataclass
+class Version:
+    """One submitted version with its unit, task, submitter and latest review."""
+
+    submission_id: int
+    assignment_id: int
+    unit_id: int
+    unit_name: str
+    task_id: int
+    task_title: str
+    version: int
+    kind: str
+    caption: str | None
+    file_name: str | None
+    file_size: int | None
+    mime_type: str | None
+    has_file: bool
+    late: bool
+    submitted_at: datetime
+    submitter: str | None
+    status: str  # the assignment's status now
+    review: str | None = None
+    review_reason: str | None = None
+
+
+async def _attach_reviews(session: AsyncSession, versions: list[Version]) -> None:
+    ids = [v.submission_id for v in versions]
+    if not ids:
+        return
+    by_id = {v.submission_id: v for v in versions}
+    for review in await session.scalars(
+        select(m.Review).where(m.Review.submission_id.in_(ids)).order_by(m.Review.created_at)
+    ):
+        found = by_id[review.submission_id]
+        found.review, found.review_reason = review.decision, review.reason
+
+
+def _version(row: tuple[object, ...]) -> Version:
+    sub, status, unit_id, unit_name, task_id, task_title, who = row
+    assert isinstance(sub, m.Submission)
+    return Version(
+        submission_id=sub.id,
+        assignment_id=sub.assignment_id,
+        unit_id=int(str(unit_id)),
+        unit_name=str(unit_name),
+        task_id=int(str(task_id)),
+        task_title=str(task_title),
+        version=sub.version,
+        kind=sub.kind,
+        caption=sub.text,
+        file_name=sub.file_name,
+        file_size=sub.file_size,
+        mime_type=sub.mime_type,
+        has_file=bool(sub.file_id) and sub.kind in ("document", "photo"),
+        late=sub.late,
+        submitted_at=sub.submitted_at,
+        submitter=str(who) if who is not None else None,
+        status=str(status),
+    )
+
+
+async def review_queue(session: AsyncSession, caller: Caller, limit: int = 200) -> list[Version]:
+    """Return the latest version of every submitted (not yet decided) assignment, oldest first.
+
+    Office and admins only (NotAllowed otherwise), as the review buttons in the chat.
+    """
+    caller.require_office()
+    s, a = m.Submission, m.Assignment
+    latest = (
+        select(s.assignment_id, func.max(s.version).label("version"))
+        .join(a, a.id == s.assignment_id)
+        .where(a.campaign_id == caller.campaign.id, a.status == "submitted")
+        .group_by(s.assignment_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(s, a.status, a.unit_id, m.Unit.name, a.task_id, m.Task.title, m.Person.name)
+        .join(
+            latest,
+            and_(latest.c.assignment_id == s.assignment_id, latest.c.version == s.version),
+        )
+        .join(a, a.id == s.assignment_id)
+        .join(m.Unit, m.Unit.id == a.unit_id)
+        .join(m.Task, m.Task.id == a.task_id)
+        .outerjoin(m.Person, m.Person.id == s.person_id)
+        .where(a.archived_at.is_(None), a.status == "submitted")
+        .order_by(s.submitted_at, s.id)
+        .limit(limit)
+    )
+    versions = [_version(tuple(row)) for row in rows]
+    await _attach_reviews(session, versions)
+    return versions
+
+
+async def unit_versions(session: AsyncSession, caller: Caller, unit: m.Unit) -> list[Version]:
+    """Return every version a unit handed in, by task and version (OtherUnit if not visible)."""
+    if unit.campaign_id != caller.campaign.id or not caller.may_see_unit(unit.id):
+        raise OtherUnit()
+    s, a = m.Submission, m.Assignment
+    rows = await session.execute(
+        select(s, a.status, a.unit_id, m.Unit.name, a.task_id, m.Task.title, m.Person.name)
+        .join(a, a.id == s.assignment_id)
+        .join(m.Unit, m.Unit.id == a.unit_id)
+        .join(m.Task, m.Task.id == a.task_id)
+        .outerjoin(m.Person, m.Person.id == s.person_id)
+        .where(a.unit_id == unit.id, a.archived_at.is_(None))
+        .order_by(m.Task.position, s.version)
+    )
+    versions = [_version(tuple(row)) for row in rows]
+    await _attach_reviews(session, versions)
+    return versions
+
+
+def may_open_files(caller: Caller, unit_id: int) -> bool:
+    """Return whether the caller may open a unit's files: the office, or the unit's own people.
+
+    The chat's rule: the office gets any version again (the `ver:` button); a contact or head
+    has their own unit's files in their chat already.
+    """
+    return caller.is_office or unit_id in caller.unit_ids
+
+
+async def version_file(session: AsyncSession, caller: Caller, submission_id: int) -> Version:
+    """Return a version whose file the caller may open (NoSuchVersion / OtherUnit otherwise)."""
+    s, a = m.Submission, m.Assignment
+    row = (
+        await session.execute(
+            select(s, a.status, a.unit_id, m.Unit.name, a.task_id, m.Task.title, m.Person.name)
+            .join(a, a.id == s.assignment_id)
+            .join(m.Unit, m.Unit.id == a.unit_id)
+            .join(m.Task, m.Task.id == a.task_id)
+            .outerjoin(m.Person, m.Person.id == s.person_id)
+            .where(s.id == submission_id, a.campaign_id == caller.campaign.id)
+            .where(a.archived_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise NoSuchVersion()
+    found = _version(tuple(row))
+    if not may_open_files(caller, found.unit_id) or not found.has_file:
+        raise OtherUnit() if not may_open_files(caller, found.unit_id) else NoSuchVersion()
+    return found
+
+
+async def file_id_of(session: AsyncSession, submission_id: int) -> str | None:
+    """Return the Telegram file_id of a version (call `version_file` first for the check)."""
+    query = select(m.Submission.file_id).where(m.Submission.id == submission_id)
+    return await session.scalar(query)
