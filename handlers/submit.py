@@ -166,6 +166,10 @@ async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
         )
         return
     group = message.media_group_id
+    earlier = conversation_data.get("album")
+    if isinstance(earlier, str) and earlier != group:
+        # A new album or file replaces an album not confirmed yet: its parts are dropped.
+        await albums.forget(ctx.session, ctx.chat_id, earlier)
     if group is not None and content.first is not None:
         await _album_part(ctx, item, raw_id, group, content)
         return

@@ -184,14 +184,17 @@ def sandbox_config(config: Config, srv: LocalBotAPI, folder: Path, port: int) ->
     The database is a SQLite file in `folder` unless `[database]` (or DUBAN_DATABASE_URL)
     names another than the built-in default.
     """
-    telegram = config.telegram.model_copy(
-        update={
-            "token": SecretStr(srv.token),
-            "base_url": srv.base_url,
-            "base_file_url": srv.base_file_url,
-            "mode": "polling",
-        }
-    )
+    local: dict[str, Any] = {
+        "token": SecretStr(srv.token),
+        "base_url": srv.base_url,
+        "base_file_url": srv.base_file_url,
+        "mode": "polling",
+    }
+    # The way to Telegram (a proxy) and the live bot's name do not apply to the local server.
+    for name in ("proxy", "bot_username"):
+        if name in type(config.telegram).model_fields:
+            local[name] = ""
+    telegram = config.telegram.model_copy(update=local)
     database = config.database
     if database.url == DatabaseConfig().url:
         database = DatabaseConfig(url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}")

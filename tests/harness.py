@@ -344,6 +344,24 @@ class Harness:
             fields = {"sticker": {**base, **sticker, "width": 512, "height": 512}}
         elif kind == "location":
             fields = {"location": {"latitude": 36.19, "longitude": 113.12}}
+        elif kind == "contact":
+            fields = {"contact": {"phone_number": "+8613800000000", "first_name": "张三"}}
+        elif kind == "poll":
+            poll = {
+                "id": unique,
+                "question": "几号开会？",
+                "options": [
+                    {"text": t, "voter_count": 0, "persistent_id": t} for t in ("周一", "周二")
+                ],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
+            }
+            fields = {"poll": poll}
         else:
             raise ValueError(kind)
         if caption:

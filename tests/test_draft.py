@@ -444,3 +444,68 @@ def test_sentence_forms(tmp_path: Path) -> None:
         ("测试", "工作总结和下一步计划", D(2030, 3, 25)),
         ("测试", "问题台账", (D(2030, 3, 28), time(17, 0))),
     ]
+
+
+HEADINGS = [
+    "（{n}）{name}阶段（{a}至{b}）",
+    "{n}．{name}（{a}—{b}）。",
+    "第{n}阶段：{name}（{a}）",
+    "{name}阶段({a}):",
+    "{n}、{name}阶段",
+    "时间：{a}至{b}。",
+    "| {name} | {a}—{b} | 工作 | 材料，{c}前 |",
+    "| 阶段 | 时间 | 主要任务 | 报送材料及时限 |",
+]
+SENTENCES = [
+    "各单位于{c}前报送{thing}。",
+    "{c}前将{thing}报区办公室。",
+    "每周{w}17:00前报送{thing}。",
+    "每月{d}日前报送{thing}。",
+    "分别于{a}和{b}报送{thing}。",
+    "{thing}于{c}前报县安委办。",
+    "各单位要形成{thing}。",
+    "市总工会组织检查。",
+    "四、工作要求",
+    "２０２９年１月８日",
+]
+
+
+def test_any_notice_drafts_to_a_plan(tmp_path: Path) -> None:
+    """Whatever the notice says, the draft is a valid plan once units are added."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from bot.intake.roster import read_roster
+    from bot.intake.units_toml import units_toml
+
+    units = units_toml(read_roster(SAMPLES / "roster-grassroots-2027.xlsx"))
+    month = st.integers(1, 12)
+    day = st.integers(1, 31)
+    part = st.sampled_from(["上旬", "中旬", "下旬", "底", "", "1日", "15日", "31日"])
+    point = st.builds(lambda m, p: f"{m}月{p}", month, part)
+    field = st.fixed_dictionaries(
+        {
+            "n": st.sampled_from(["一", "二", "1", "3"]),
+            "name": st.sampled_from(["动员部署", "自查", "节前检查", "总结"]),
+            "a": point,
+            "b": point,
+            "c": point,
+            "w": st.sampled_from(list("一二三四五六日")),
+            "d": day,
+            "thing": st.sampled_from(["工作方案", "书面调研报告", "统计表（附件）", "“x”情况"]),
+        }
+    )
+    line = st.builds(
+        lambda template, values: template.format(**values),
+        st.sampled_from(HEADINGS + SENTENCES),
+        field,
+    )
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(line, min_size=1, max_size=12), st.sampled_from([None, 2030]))
+    def check(lines: list[str], year: int | None) -> None:
+        d = draft_plan(["关于开展测试工作的通知", *lines], year=year, today=TODAY)
+        text = draft_toml(d, source="n.txt", lang="zh", units=units)
+        parse_plan(text, "n.toml")  # raises PlanInvalid with the errors if not
+
+    check()

@@ -717,3 +717,16 @@ async def test_more_than_100_entities_keep_the_first_100_and_are_flagged(
     over = await bot.send_message(user.id, " ".join(["<b>x</b>"] * 106), parse_mode="HTML")
     assert len(over.entities) == 100
     assert srv.entity_overflows == [("text", 106)]
+
+
+async def test_an_album_can_be_handed_back_undelivered(srv: LocalBotAPI, bot: Bot) -> None:
+    user = srv.add_user(started=True)
+    parts = srv.send_album(user, [("document", "a.pdf", b"a"), ("photo", "", b"p")], deliver=False)
+    assert [p["message"]["media_group_id"] for p in parts] == [
+        parts[0]["message"]["media_group_id"]
+    ] * 2
+    assert len({p["update_id"] for p in parts}) == 2
+    assert await bot.get_updates(timeout=0) == ()  # nothing queued: the test posts them itself
+    srv.send_text(user, "next")
+    [update] = await bot.get_updates(timeout=0)
+    assert update.update_id > parts[-1]["update_id"]

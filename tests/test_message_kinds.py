@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from bot.db import models as m
 from bot.db.engine import Database
@@ -219,7 +219,7 @@ async def test_video_audio_voice_and_photo_are_files(
     )
 
 
-@pytest.mark.parametrize("kind", ["sticker", "location"])
+@pytest.mark.parametrize("kind", ["sticker", "location", "contact", "poll"])
 async def test_anything_else_gets_one_line_saying_what_is_expected(h: Harness, kind: str) -> None:
     contact = await _open_submission(h, "书面调研报告")
     [answer] = await h.send_file(contact, kind)
@@ -296,3 +296,57 @@ async def test_answers_go_to_the_topic_they_were_asked_in(h: Harness) -> None:
         "every answer goes to that topic; what the group receives as a role goes to the topic "
         "where it registered",
     )
+
+
+async def test_a_second_album_replaces_one_not_confirmed(h: Harness) -> None:
+    contact = await _open_submission(h, "书面调研报告")
+    for group, names in (("g1", ["旧稿.docx", "旧表.xlsx"]), ("g2", ["新稿.docx", "新表.xlsx"])):
+        for name in names:
+            part = h.file_message(contact, "document", name, media_group_id=group)
+            await h._feed({"message": part})
+    await h.press(contact, "sc:ok")
+    async with h.db.read() as session:
+        files = list(await session.scalars(select(m.SubmissionFile.file_name)))
+        left = await session.scalar(select(func.count()).select_from(m.AlbumPart))
+    assert sorted(files) == ["新稿.docx", "新表.xlsx"] and left == 0
+
+
+async def test_a_part_later_than_the_prompt_gets_a_prompt_naming_the_whole_album(
+    h: Harness,
+) -> None:
+    contact = await _open_submission(h, "书面调研报告")
+    for kind, name in ALBUM[:2]:
+        await h._feed({"message": h.file_message(contact, kind, name, media_group_id="g")})
+    # The sender took the first prompt already (two files named).
+    async with h.db.write() as session:
+        await session.execute(
+            update(m.Outbox).where(m.Outbox.kind == "reply").values(status="sent")
+        )
+    kind, name = ALBUM[2]
+    await h._feed({"message": h.file_message(contact, kind, name, media_group_id="g")})
+    prompts = [r for r in await h.outbox("reply") if r.chat_id == contact.id]
+    assert len(prompts) == 2 and "3 个文件" in str(prompts[-1].payload["text"])
+    await h.press(contact, "sc:ok")
+    async with h.db.read() as session:
+        files = list(await session.scalars(select(m.SubmissionFile.file_name)))
+    assert sorted(files) == sorted(name for _, name in ALBUM)
+
+
+async def test_the_office_sees_every_file_of_a_version_again(h: Harness) -> None:
+    office = await h.register("office", name="主任")
+    contact = await _open_submission(h, "书面调研报告")
+    for i, (kind, name) in enumerate(ALBUM):
+        caption = CAPTION if i == 0 else None
+        part = h.file_message(contact, kind, name, caption, media_group_id="g")
+        await h._feed({"message": part})
+    await h.press(contact, "sc:ok")
+    async with h.db.read() as session:
+        version = await session.scalar(select(m.Submission.id))
+    calls = await h.press(office, f"ver:{version}")
+    assert [c.method for c in calls if c.method.startswith("send")] == [
+        "sendDocument",
+        "sendDocument",
+        "sendDocument",
+        "sendMessage",
+    ]
+    assert CAPTION in texts(calls)[-1]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
-from bot.domain.recurrence import WEEKDAYS
+from bot.domain.recurrence import WEEKDAYS, Repeat, RepeatError
 from bot.i18n import plain
 from bot.intake.cndates import Point, Span, find_spans, first_day, last_day, normalize, weekday
 from bot.intake.units_toml import make_key, toml_string
@@ -324,6 +324,7 @@ def draft_plan(raw_lines: list[str], *, today: date, year: int | None = None) ->
             home = _phase_for(task, phases)
             _place(task, home, ctx)
             home.tasks.append(task)
+    _drop_empty_repeats(phases, ctx)
     _keys(phases)
     return Draft(title, (phases[0].start if phases else ctx.base).year, phases, checks)
 
@@ -448,7 +449,8 @@ def _task_date(point: Point, phase: DraftPhase) -> date:
     """Resolve a deadline's year: the one that puts it in its phase, else the nearest."""
     if point.year is not None:
         return last_day(point, point.year)
-    options = [last_day(point, y) for y in sorted({phase.start.year, phase.end.year})]
+    years = range(phase.start.year - 1, phase.end.year + 2)
+    options = [last_day(point, y) for y in years]
     inside = [d for d in options if phase.start <= d <= phase.end]
     if inside:
         return inside[0]
@@ -592,6 +594,28 @@ def _recurring(sentence: str, phase: DraftPhase | None, ctx: _Ctx) -> DraftTask 
     if phase is None:
         ctx.checks.append(Check("repeat_loose", {"task": title}))
     return DraftTask(title, sentence, repeat=rule)
+
+
+def _drop_empty_repeats(phases: list[DraftPhase], ctx: _Ctx) -> None:
+    """A rule with no occurrence in its phase (每月25日 in a phase of 12-1 to 12-20) is not a
+    task: it is listed under check these instead."""
+    for phase in phases:
+        kept = []
+        for task in phase.tasks:
+            if task.repeat is not None:
+                on = task.repeat.get("on")
+                try:
+                    rule = Repeat.parse(task.repeat["every"], on)
+                    empty = not rule.dates(phase.start, phase.end)
+                except RepeatError:
+                    empty = True
+                if empty:
+                    ctx.checks.append(
+                        Check("repeat_empty", {"task": task.title, "phase": phase.name})
+                    )
+                    continue
+            kept.append(task)
+        phase.tasks = kept
 
 
 def _keys(phases: list[DraftPhase]) -> None:

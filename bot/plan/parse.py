@@ -48,6 +48,10 @@ T = TypeVar("T")
 KeyPath = tuple[PathItem, ...]
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Control characters (SPEC §3): none in keys, names, aliases and titles; a description may
+# hold newlines and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 TOP_KEYS = {"campaign", "calendar", "reminders", "digest", "unit_kinds", "units", "phases"}
@@ -128,16 +132,42 @@ class _Checker:
             return None
         return value
 
-    def text(self, data: dict[str, Any], path: KeyPath, key: str, default: Any = _MISSING) -> Any:
+    def text(
+        self,
+        data: dict[str, Any],
+        path: KeyPath,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        multiline: bool = False,
+    ) -> Any:
         value = self.get(data, path, key, str, "a string", default)
         if isinstance(value, str) and not value.strip() and default is _MISSING:
             self.error((*path, key), "must not be empty")
             return None
+        if isinstance(value, str) and not self.printable((*path, key), value, multiline):
+            return None
         return value
+
+    def printable(self, path: KeyPath, value: str, multiline: bool = False) -> bool:
+        """Report a control character (U+0000-U+001F, U+007F; SPEC §3); return whether none."""
+        found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+        if found is None:
+            return True
+        where = "a description" if multiline else "keys, names, aliases and titles"
+        self.error(
+            path,
+            f"control character U+{ord(found.group()):04X} at position {found.start() + 1} "
+            f"(not allowed in {where}; Word's line break is U+000B)",
+        )
+        return False
 
     def ident(self, data: dict[str, Any], path: KeyPath) -> str | None:
         value = self.get(data, path, "key", str, "a string")
-        if isinstance(value, str) and not _KEY.match(value):
+        if isinstance(value, str) and not self.printable((*path, "key"), value):
+            return None
+        # fullmatch: `$` alone would let a key end in a newline.
+        if isinstance(value, str) and not _KEY.fullmatch(value):
             self.error(
                 (*path, "key"),
                 f"{value!r} is not a valid key (lower-case letters, digits, '-' and '_', "
@@ -154,7 +184,7 @@ class _Checker:
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 self.error((*path, key, i), f"expected a non-empty string, got {_describe(item)}")
-            else:
+            elif self.printable((*path, key, i), item):
                 out.append(item)
         return out
 
@@ -571,7 +601,7 @@ def _phases(c: _Checker, data: dict[str, Any], ctx: _Context) -> list[Phase]:
             for task in _task(c, raw_task, (*pp, "tasks", j), ctx, policy, start, end)
         ]
         if p_key and p_name and start and end:
-            description = c.text(pt, pp, "description", "") or ""
+            description = c.text(pt, pp, "description", "", multiline=True) or ""
             phases.append(Phase(p_key, p_name, start, end, tuple(tasks), description))
     _unique(c, phase_paths, "phase key")
     _unique(c, ctx.task_paths, "task key")
@@ -628,7 +658,7 @@ def _task(
     policy = phase_policy
     if "reminders" in tt and phase_policy is not None:
         policy = _check_policy(c, tt["reminders"], (*tp, "reminders"), phase_policy)
-    description = c.text(tt, tp, "description", "")
+    description = c.text(tt, tp, "description", "", multiline=True)
     if "repeat" in tt and "due" not in tt:
         moments = _repeat_moments(
             c, tt["repeat"], (*tp, "repeat"), ctx, policy, start, end, outside

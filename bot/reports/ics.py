@@ -8,6 +8,7 @@ from icalendar import Alarm, Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.text import printable
 from bot.i18n import plain
 from bot.services.progress import DONE, AssignmentView, assignment_views
 
@@ -17,6 +18,11 @@ EVENT_LENGTH = timedelta(minutes=30)
 ALARM_BEFORE = timedelta(days=1)
 # How often a subscribed calendar should fetch the feed again.
 REFRESH = timedelta(hours=1)
+
+
+def _one_line(text: str) -> str:
+    """A title line: no control characters (RFC 5545 TEXT), not even a newline."""
+    return printable(text, multiline=False)
 
 
 def event_uid(campaign: m.Campaign, unit_key: str, task_key: str) -> str:
@@ -33,7 +39,7 @@ def build_calendar(
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", plain("reports.ics.calendar", lang, unit=unit.name))
+    cal.add("x-wr-calname", _one_line(plain("reports.ics.calendar", lang, unit=unit.name)))
     cal.add("x-published-ttl", "PT1H")  # an X- property is text: write the duration out
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     for view in views:
@@ -48,20 +54,24 @@ def build_calendar(
         event.add("dtend", due + EVENT_LENGTH)
         event.add(
             "summary",
-            plain("reports.ics.summary", lang, mark=mark, task=view.task_title, unit=unit.name),
+            _one_line(
+                plain("reports.ics.summary", lang, mark=mark, task=view.task_title, unit=unit.name)
+            ),
         )
         event.add(
             "description",
-            plain(
-                "reports.ics.description",
-                lang,
-                campaign=campaign.title,
-                phase=view.phase_name,
-                unit=unit.name,
-                state=state,
+            printable(
+                plain(
+                    "reports.ics.description",
+                    lang,
+                    campaign=campaign.title,
+                    phase=view.phase_name,
+                    unit=unit.name,
+                    state=state,
+                )
             ),
         )
-        event.add("categories", [campaign.title])
+        event.add("categories", [_one_line(campaign.title)])
         event.add("transp", "TRANSPARENT")
         # A finished task needs no reminder; it stays in the calendar, marked done.
         event.add("status", "CONFIRMED")
@@ -70,7 +80,7 @@ def build_calendar(
             alarm.add("action", "DISPLAY")
             alarm.add(
                 "description",
-                plain("reports.ics.alarm", lang, task=view.task_title, unit=unit.name),
+                _one_line(plain("reports.ics.alarm", lang, task=view.task_title, unit=unit.name)),
             )
             alarm.add("trigger", -ALARM_BEFORE)
             event.add_component(alarm)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.text import printable
 from bot.reports.fonts import cjk_family
 
 # 7.2 in at 150 dpi is 1080 px: a phone shows it full width without scaling text away.
@@ -256,7 +257,8 @@ def render(page: Page) -> Picture:
                 axes.text(
                     a["x"],
                     a["y"],
-                    a["s"],
+                    # One line per text op: a control character has no glyph to draw.
+                    printable(a["s"], multiline=False),
                     fontsize=a["size"],
                     color=a["colour"],
                     ha=a["ha"],

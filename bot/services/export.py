@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db import models as m
 from bot.domain.deadlines import days_overdue
+from bot.domain.text import printable
 from bot.i18n import plain
 from bot.services.progress import (
     DONE,
@@ -109,9 +110,12 @@ async def build_export(
 
 
 def _safe_text(value: Value) -> Value:
-    """Keep a spreadsheet from running plan or user text as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
+    """Keep a spreadsheet from running plan or user text as a formula (CSV injection), and
+    drop control characters a reader would choke on."""
+    if isinstance(value, str):
+        value = printable(value)
+        if value[:1] in ("=", "+", "-", "@"):
+            return "'" + value
     return value
 
 
@@ -119,7 +123,7 @@ def write_csv(export: Export, path: Path) -> None:
     """Write the export as UTF-8 CSV with a BOM so that Excel reads the Chinese text."""
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(export.header)
+        writer.writerow([printable(name) for name in export.header])
         writer.writerows(["" if v is None else _safe_text(v) for v in row] for row in export.rows)
 
 
@@ -395,7 +399,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
 
     # Write-only mode streams rows: a province-sized campaign fits in memory.
     out = OpenpyxlWorkbook(write_only=True)
-    out.properties.title = book.title[:255]
+    out.properties.title = printable(book.title, multiline=False)[:255]
     out.properties.creator = "duban"
     taken: set[str] = set()
     header_font = Font(bold=True, color="FFFFFF")
@@ -403,7 +407,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
     fills = {k: PatternFill("solid", fgColor=fill) for k, (fill, _) in STATE_STYLES.items()}
     fonts = {k: Font(color=colour) for k, (_, colour) in STATE_STYLES.items()}
     for sheet in book.sheets:
-        ws = out.create_sheet(_sheet_title(sheet.title, taken))
+        ws = out.create_sheet(_sheet_title(printable(sheet.title, multiline=False), taken))
         columns = max([len(sheet.header), *(len(row) for row in sheet.rows)])
         for index in range(columns):
             values: list[Any] = [sheet.header[index] if index < len(sheet.header) else None]
@@ -414,7 +418,7 @@ def xlsx_bytes(book: Workbook) -> bytes:
         ws.auto_filter.ref = f"A1:{last}{len(sheet.rows) + 1}"
         header = []
         for name in sheet.header:
-            cell = _text_cell(WriteOnlyCell(ws, value=name))
+            cell = _text_cell(WriteOnlyCell(ws, value=printable(name)))
             cell.font = header_font
             cell.fill = header_fill
             cell.alignment = Alignment(vertical="center")
@@ -425,7 +429,8 @@ def xlsx_bytes(book: Workbook) -> bytes:
             for item in row:
                 value = item.value
                 if isinstance(value, str):
-                    value = value[:CELL_MAX]
+                    # openpyxl refuses control characters (IllegalCharacterError).
+                    value = printable(value)[:CELL_MAX]
                 cell = _text_cell(WriteOnlyCell(ws, value=value))
                 if item.state in fills:
                     cell.fill = fills[item.state]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
@@ -50,21 +50,17 @@ async def resolve_unit(
 ) -> tuple[m.Unit | None, list[m.Unit]]:
     """Return (the unit meant, []) or (None, close alternatives) for a name typed by a person.
 
-    An exact key or name is found through the index first, so a campaign of thousands of
-    units does not have to be compared name by name.
+    Everything is answered by the campaign's unit-name index (no scan of the units table):
+    an exact key or name first, then what `rank_units` finds.
     """
     wanted = text.strip()
-    query = select(m.Unit).where(
-        m.Unit.campaign_id == campaign_id,
-        m.Unit.archived_at.is_(None),
-        or_(m.Unit.name == wanted, m.Unit.key == wanted),
-    )
-    if only is not None:
-        query = query.where(m.Unit.id.in_(only))
-    exact = await session.scalar(query.limit(1))
-    if exact is not None:
-        return exact, []
-    best, close = choose(await rank_units(session, campaign_id, wanted, only))
+    index = await unit_index(session, campaign_id)
+    allowed = None if only is None else set(only)
+    for pos in index.exact.get(wanted, []):
+        candidate = index.candidates[pos]
+        if wanted in candidate.names[:2] and (allowed is None or candidate.id in allowed):
+            return await session.get_one(m.Unit, candidate.id), []
+    best, close = choose(index.rank(wanted, only))
     if best is not None:
         return await session.get_one(m.Unit, best.id), []
     units = [await session.get_one(m.Unit, c.id) for c in close]

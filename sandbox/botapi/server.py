@@ -741,11 +741,14 @@ class LocalBotAPI:
         chat: FakeChat | None = None,
         *,
         thread_id: int | None = None,
+        deliver: bool = True,
     ) -> list[JSON]:
         """Inject an album: one message per ``(kind, file name, bytes)``, one ``media_group_id``.
 
         ``kind`` is ``document``, ``photo``, ``video`` or ``audio``. Like a Telegram client,
         the caption rides on the first message; Telegram delivers each part as its own update.
+        ``deliver=False`` returns the updates without queueing them, for a test that posts
+        each part to a different process's webhook.
         """
         group_id = str(next(self._media_groups))
         updates = []
@@ -763,7 +766,7 @@ class LocalBotAPI:
             fields["media_group_id"] = group_id
             if i == 0:
                 self._add_caption(fields, caption)
-            updates.append(self._incoming(user, chat, fields, thread_id=thread_id))
+            updates.append(self._incoming(user, chat, fields, thread_id=thread_id, deliver=deliver))
         if not updates:
             raise ValueError("an album holds at least one item")
         return updates
@@ -1114,7 +1117,13 @@ class LocalBotAPI:
                 self._see_user(user, user.private_chat())
 
     def _incoming(
-        self, user: FakeUser, chat: FakeChat | None, fields: JSON, *, thread_id: int | None = None
+        self,
+        user: FakeUser,
+        chat: FakeChat | None,
+        fields: JSON,
+        *,
+        thread_id: int | None = None,
+        deliver: bool = True,
     ) -> JSON:
         """Create a message from ``user`` in ``chat`` (default: private) and queue it."""
         target = chat if chat is not None else user.private_chat()
@@ -1129,6 +1138,10 @@ class LocalBotAPI:
             fields = {**fields, "message_thread_id": thread_id, "is_topic_message": True}
         self._see_user(user, target)
         message = self._new_message(target, user.to_dict(), **fields)
+        if not deliver:
+            update_id = self._next_update_id
+            self._next_update_id += 1
+            return {"update_id": update_id, "message": message}
         return self.send_update({"message": message})
 
     def _inject_my_chat_member(self, user: FakeUser, old: str, new: str) -> None:
