@@ -9,7 +9,7 @@ from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
 from handlers import extend, queries, review, submit
-from handlers.common import Context, Ctx, button, is_group, run_feature
+from handlers.common import Context, Ctx, button, is_group, office_name, run_feature
 
 
 def _addressed_to_bot(message: Message, bot_id: int, username: str | None) -> bool:
@@ -46,7 +46,7 @@ async def route(ctx: Ctx) -> None:
                 await extend.take_text(ctx, data, text)
                 return
     if ctx.caller is None:
-        ctx.say(t("help.stranger", ctx.lang))
+        ctx.say(t("help.stranger", ctx.lang, office=await office_name(ctx)))
         return
     if text and await queries.free_text(ctx, text):
         return
@@ -68,7 +68,11 @@ async def on_message(update: Update, context: Context) -> None:
 
 async def unknown_command(ctx: Ctx) -> None:
     """Answer a command nobody handles with one polite line (strangers learn how to register)."""
-    ctx.say(t("error.not_understood" if ctx.caller else "help.stranger", ctx.lang))
+    ctx.say(
+        t("error.not_understood", ctx.lang)
+        if ctx.caller
+        else t("help.stranger", ctx.lang, office=await office_name(ctx))
+    )
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:

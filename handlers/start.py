@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
 from bot.services import reachability
+from bot.services.campaigns import office_for
 from bot.services.invites import redeem
 from bot.services.people import active_roles, touch_person
 from handlers.common import (
@@ -16,11 +19,14 @@ from handlers.common import (
     command,
     is_group,
     language,
+    office_name,
     reply,
     runtime,
     topic_of,
     without_nul,
 )
+
+log = logging.getLogger("duban")
 
 
 async def start(update: Update, context: Context) -> None:
@@ -36,6 +42,7 @@ async def start(update: Update, context: Context) -> None:
         return  # in groups the bot stays silent unless registered (SPEC §4.5)
     now = rt.clock()
     text: str
+    first_admin = False
     async with rt.db.write() as session:
         person = await touch_person(
             session,
@@ -56,9 +63,11 @@ async def start(update: Update, context: Context) -> None:
             except BadRole:
                 text = t("invite.group_role", lang)
             except DubanError as exc:
-                text = t(exc.key, lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t(exc.key, lang, office=office)
             else:
                 role = t(f"role.{result.role.role}", lang)
+                first_admin = result.first_admin
                 if group:
                     # What the group receives as a role goes to the topic it redeemed in.
                     person.thread_id = topic_of(update)
@@ -81,7 +90,8 @@ async def start(update: Update, context: Context) -> None:
         else:
             roles = await active_roles(session, person)
             if not roles:
-                text = t("start.stranger", lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t("start.stranger", lang, office=office)
             else:
                 described = t("start.role_separator", lang).join(
                     t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
@@ -96,6 +106,9 @@ async def start(update: Update, context: Context) -> None:
                     campaign=roles[-1][1].title,
                     roles=described,
                 )
+    if first_admin:
+        # The operator waits for this moment after `duban invite admin`: say it in the log.
+        log.info("first admin registered: %s (Telegram id %s)", user.full_name, user.id)
     await reply(update, text)
 
 
@@ -103,7 +116,7 @@ async def help_command(ctx: Ctx) -> None:
     """Tell the person what they may do, by role."""
     caller = ctx.caller
     if caller is None:
-        ctx.say(t("help.stranger", ctx.lang))
+        ctx.say(t("help.stranger", ctx.lang, office=await office_name(ctx)))
         return
     sections = [t("help.everyone", ctx.lang)]
     if caller.unit_ids:

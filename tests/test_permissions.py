@@ -209,7 +209,7 @@ async def test_every_command_for_a_role(h: Harness, role: str) -> None:
         "abuse",
         f"every command as {role} (own and other unit)",
         len(MATRIX),
-        "shown or refused exactly as SPEC §4.2",
+        "shown or refused exactly as the README's role table",
     )
 
 

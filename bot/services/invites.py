@@ -37,8 +37,15 @@ def hash_code(code: str) -> str:
 
 
 def new_code() -> str:
-    """Return a random code of 128 bits, safe in a deep link."""
-    return secrets.token_urlsafe(16)
+    """Return a random code of 128 bits, safe in a deep link and never beginning with "-".
+
+    A code that begins with "-" reads as an option on a command line (`--revoke -jvU…`);
+    drawing again keeps the codes uniform over the rest (1 draw in 64 is redrawn).
+    """
+    while True:
+        code = secrets.token_urlsafe(16)
+        if not code.startswith("-"):
+            return code
 
 
 @dataclass
@@ -63,13 +70,13 @@ async def create_invite(
 ) -> NewInvite:
     """Make an invite for a role (and unit)."""
     if role not in ROLES:
-        raise BadRole(f"unknown role {role!r}")
+        raise BadRole(f"unknown role {role!r}", reason="unknown", role=role)
     if role in UNIT_ROLES and unit is None:
-        raise BadRole(f"role {role} needs a unit")
+        raise BadRole(f"role {role} needs a unit", reason="needs_unit", role=role)
     if role not in UNIT_ROLES and unit is not None:
-        raise BadRole(f"role {role} takes no unit")
+        raise BadRole(f"role {role} takes no unit", reason="takes_no_unit", role=role)
     if uses < 1:
-        raise BadRole("uses must be at least 1")
+        raise BadRole("uses must be at least 1", reason="uses", role=role)
     code = new_code()
     invite = m.Invite(
         campaign_id=campaign.id,
@@ -160,6 +167,8 @@ class Redemption:
     role: m.Role
     unit_name: str | None
     already: bool
+    # The first admin of the database: worth a line in the operator's log.
+    first_admin: bool = False
 
 
 async def redeem(
@@ -207,7 +216,9 @@ async def redeem(
         }[state]
         raise error()
     if person.is_group and invite.role not in GROUP_ROLES:
-        raise BadRole(f"a group cannot hold the role {invite.role}")
+        raise BadRole(
+            f"a group cannot hold the role {invite.role}", reason="group", role=invite.role
+        )
     campaign = await session.get_one(m.Campaign, invite.campaign_id)
     unit_name = None
     if invite.unit_id is not None:
@@ -226,6 +237,7 @@ async def redeem(
     if existing is not None:
         # Holding the role already does not use the invite up.
         return Redemption(campaign, existing, unit_name, already=True)
+    first_admin = invite.role == "admin" and not await has_admin(session)
     invite.used += 1
     role = m.Role(
         person_id=person.id,
@@ -248,7 +260,7 @@ async def redeem(
         object_id=role.id,
         details={"role": invite.role, "unit_id": invite.unit_id, "invite_id": invite.id},
     )
-    return Redemption(campaign, role, unit_name, already=False)
+    return Redemption(campaign, role, unit_name, already=False, first_admin=first_admin)
 
 
 async def has_admin(session: AsyncSession) -> bool:
@@ -257,3 +269,37 @@ async def has_admin(session: AsyncSession) -> bool:
         select(m.Role.id).where(m.Role.role == "admin", m.Role.revoked_at.is_(None)).limit(1)
     )
     return found is not None
+
+
+async def open_admin_invites(session: AsyncSession, now: datetime) -> list[m.Invite]:
+    """Return the admin invites that can still be redeemed, newest first."""
+    rows = await session.scalars(
+        select(m.Invite)
+        .where(m.Invite.role == "admin", m.Invite.revoked_at.is_(None))
+        .order_by(m.Invite.created_at.desc(), m.Invite.id.desc())
+    )
+    return [invite for invite in rows if invite_state(invite, now) == "active"]
+
+
+BOT_USERNAME_SETTING = "bot_username"
+
+
+def invite_link(username: str, code: str) -> str:
+    """Return the deep link that opens the bot with `/start CODE`."""
+    return f"https://t.me/{username}?start={code}"
+
+
+async def remember_username(session: AsyncSession, username: str, now: datetime) -> None:
+    """Cache the bot's username (from getMe), for invite links printed without a token."""
+    setting = await session.get(m.Setting, BOT_USERNAME_SETTING)
+    if setting is None:
+        session.add(m.Setting(key=BOT_USERNAME_SETTING, value=username, updated_at=now))
+    elif setting.value != username:
+        setting.value, setting.updated_at = username, now
+
+
+async def cached_username(session: AsyncSession) -> str | None:
+    """Return the bot's username as `duban run` or `invite` last learnt it, if ever."""
+    return await session.scalar(
+        select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
+    )

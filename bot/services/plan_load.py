@@ -54,6 +54,7 @@ def plan_settings(plan: Plan) -> dict[str, Any]:
     """Return the campaign-wide settings stored beside the campaign."""
     weekly = plan.digest.weekly
     return {
+        "office": plan.office,
         "calendar": {
             "country": plan.calendar.country,
             "extra_holidays": sorted(d.isoformat() for d in plan.calendar.extra_holidays),
@@ -186,6 +187,12 @@ async def apply_plan(
         if campaign.archived_at is not None:
             campaign.archived_at = None
             report.restored["campaign"] = 1
+            # Archiving stopped its reminders; the planner looks at every assignment again.
+            await session.execute(
+                update(m.Assignment)
+                .where(m.Assignment.campaign_id == campaign.id, m.Assignment.archived_at.is_(None))
+                .values(next_check_at=now)
+            )
 
     sync = _Sync(session, report, now)
     cid = campaign.id
