@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.bigplan import unit_name
+from bench.dashboard_bench import measure as dashboard_measure
 from bench.planner_bench import NOW, measure, prepare
 from bot.db import models as m
 from bot.db.engine import Database
@@ -162,6 +163,20 @@ async def campaign_figures(
         f"plan load, {units:,} units × {tasks} tasks (+ contacts)", target, column, f"{load:.1f} s"
     )
     await queries(db, table, column, units, scale)
+    board = await dashboard_measure(db, 5)
+    table.put(
+        f"dashboard overview, server time ({scale})",
+        "≤ 300 ms",
+        column,
+        f"{statistics.median(board.server_ms):.0f} ms (ranking after it: "
+        f"{statistics.median(board.ranking_ms):.0f} ms)",
+    )
+    table.put(
+        f"dashboard first load ({scale})",
+        "≤ 300 KB",
+        column,
+        f"{board.first_load_kb:.1f} KB",
+    )
     figures = await measure(db, due)
     table.put(
         f"scheduler tick with nothing due ({scale})",

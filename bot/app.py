@@ -7,26 +7,29 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 import handlers
+from bot.botapi import proxy_of, unreachable
 from bot.config import Config
+from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.http import start_http, stop_http
-from bot.i18n import plain
+from bot.i18n import format_moment, plain
 from bot.logs import protect
 from bot.plan import load_plan
 from bot.runtime import Clock, Runtime, system_clock
-from bot.services.invites import has_admin
+from bot.services import invites
+from bot.services.invites import has_admin, open_admin_invites
 from bot.services.plan_load import load_plan_into
-from bot.services.settings import put_setting
+from bot.textfile import read_text
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
 from dashboard import dashboard_for, mount
 from handlers.dashboard import set_menu_button
@@ -36,7 +39,6 @@ from scheduler.limits import RateLimits, TelegramLimiter
 from scheduler.tick import LIMITS_KEY, Scheduler, limits_of
 
 log = logging.getLogger("duban")
-BOT_USERNAME_SETTING = "bot_username"
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 # Called once the bot serves updates and the scheduler runs (the sandbox populates its world).
@@ -70,8 +72,12 @@ def build_application(
         # Replies and the outbox sender share one view of Telegram's flood limits.
         .rate_limiter(TelegramLimiter(limits_of(runtime)))
     )
+    proxy = proxy_of(config)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    elif proxy:
+        # python-telegram-bot's own request settings: every call, long polls included.
+        builder = builder.proxy(proxy).get_updates_proxy(proxy)
     app = builder.build()
     app.bot_data["runtime"] = runtime
     handlers.register(app)
@@ -84,7 +90,7 @@ async def remember_username(db: Database, username: str, clock: Clock) -> None:
     An upsert: every process starting at the same moment writes it (issue 14 case 7).
     """
     async with db.write() as session:
-        await put_setting(session, BOT_USERNAME_SETTING, username, now=clock())
+        await invites.remember_username(session, username, clock())
 
 
 async def run_bot(
@@ -103,7 +109,6 @@ async def run_bot(
     protect(config.require_token())
     if config.telegram.mode == "webhook":
         protect(check_webhook_config(config)[1])
-    lang = config.ui.default_language
     # SQLite: the file lock is taken here, so a second run is refused before touching anything.
     leader = make_leader(config.database.url)
     db = Database(config.database.url)
@@ -115,11 +120,13 @@ async def run_bot(
                 log.info("database migrated from %s to %s", before or "empty", after)
             if plan_path:
                 await _load_plan(db, plan_path, clock())
-        async with db.read() as session:
-            if not await has_admin(session) and on_started is None:
-                log.warning("%s", plain("cli.no_admin", lang))
         app = build_application(config, db, clock)
-        await _serve(app, db, leader, config, routes=routes, on_started=on_started)
+        try:
+            await _serve(app, db, leader, config, routes=routes, on_started=on_started)
+        except TelegramError as exc:
+            # One line naming the host and what to check; never the library's words,
+            # which quote the token.
+            raise unreachable(config, exc) from None
     finally:
         await leader.release()
         await db.dispose()
@@ -128,7 +135,7 @@ async def run_bot(
 
 async def _load_plan(db: Database, plan_path: str, now: datetime) -> None:
     # Reading the plan before the bot serves anyone blocks nobody.
-    plan_text = Path(plan_path).read_text(encoding="utf-8")  # noqa: ASYNC240
+    plan_text = read_text(plan_path)
     plan = load_plan(plan_path)
     for warning in plan.warnings:
         log.warning("%s", warning)
@@ -140,6 +147,35 @@ async def _load_plan(db: Database, plan_path: str, now: datetime) -> None:
         plan_text=plan_text,
     )
     log.info("plan %s loaded (%s)", plan.key, "changed" if report.changed else "no change")
+
+
+async def _tell_admin_state(db: Database, username: str, lang: str, clock: Clock) -> None:
+    """Log the bot's link, and how the first admin registers while there is none."""
+    log.info("%s", plain("cli.start.bot", lang, username=username, link=f"https://t.me/{username}"))
+    now = clock()
+    async with db.read() as session:
+        if await has_admin(session):
+            return
+        waiting = await open_admin_invites(session, now)
+        if not waiting:
+            log.warning("%s", plain("cli.no_admin", lang))
+            return
+        invite = waiting[0]
+        campaign = await session.get_one(m.Campaign, invite.campaign_id)
+        tz = campaign.timezone
+    log.warning(
+        "%s",
+        plain(
+            "cli.start.admin_waiting",
+            lang,
+            hint=invite.hint,
+            expires=format_moment(invite.expires_at, tz, lang, with_year=True)
+            if invite.expires_at
+            else "—",
+            link=f"https://t.me/{username}?start=",
+            username=username,
+        ),
+    )
 
 
 async def _serve(
@@ -158,8 +194,11 @@ async def _serve(
     runtime: Runtime = app.bot_data["runtime"]
     webhook = config.telegram.mode == "webhook"
     async with app:
-        await remember_username(db, app.bot.username, runtime.clock)
-        log.info("connected as @%s", app.bot.username)
+        username = app.bot.username
+        await remember_username(db, username, runtime.clock)
+        log.info("connected as @%s", username)
+        if on_started is None:  # the sandbox registers its own people
+            await _tell_admin_state(db, username, runtime.default_language, runtime.clock)
         await set_commands(app, runtime.default_language)
         await app.start()
         served = list(routes)

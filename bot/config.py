@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from bot.textfile import TextFileError, read_text
+
 DEFAULT_PATH = Path("config.toml")
 ENV_PREFIX = "DUBAN_"
 
@@ -37,7 +39,17 @@ class TelegramConfig(_Section):
     base_file_url: str = ""
     mode: Literal["polling", "webhook"] = "polling"
     max_messages_per_second: float = Field(default=30, gt=0, le=1000)
+    # For invite links before the first `run` (else getMe, else the name `run` cached).
+    bot_username: str = Field(default="", pattern=r"^@?[A-Za-z0-9_]{0,64}$")
+    # "http://host:port" or "socks5://host:port": the way to the Bot API where it is not
+    # reachable directly (mainland China). Through python-telegram-bot's HTTPXRequest.
+    proxy: str = Field(default="", pattern=r"^$|^(https?|socks5h?)://\S+$")
     webhook: WebhookConfig = WebhookConfig()
+
+    @property
+    def username(self) -> str:
+        """Return `bot_username` without a leading "@" ("" when not set)."""
+        return self.bot_username.removeprefix("@")
 
     @property
     def file_url(self) -> str:
@@ -137,6 +149,13 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
+# What a key with a pattern must look like, for its error message.
+_FORMATS = {
+    "telegram.proxy": '"http://host:port" or "socks5://host:port"',
+    "telegram.bot_username": "the bot's username (letters, digits, _), e.g. duban_bot",
+}
+
+
 def _describe_error(error: Any, source: str) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     kind = error["type"]
@@ -147,6 +166,8 @@ def _describe_error(error: Any, source: str) -> str:
         return f"{source}: {loc}: must be one of {expected}"
     if kind in ("model_type", "dict_type"):
         return f"{source}: {loc}: expected a table [{loc}]"
+    if kind == "string_pattern_mismatch" and loc in _FORMATS:
+        return f"{source}: {loc}: expected {_FORMATS[loc]}"
     # Never echo the value: it may be the token or a database password.
     message = error["msg"].replace("Input should be", "expected").replace("input", "value")
     return f"{source}: {loc}: {message}"
@@ -161,9 +182,11 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     source = "built-in defaults"
     if file.exists():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(file))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except TextFileError as exc:
+            raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
         source = str(file)

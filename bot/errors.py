@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_ROLE_NAMES = ("contact", "head", "office", "leader", "admin")
+
 
 class DubanError(Exception):
     """An expected failure that is told to the user as one line."""
@@ -20,6 +22,25 @@ class NoCampaign(DubanError):
     """The database holds no campaign yet."""
 
     key = "error.no_campaign"
+
+
+class NoDatabase(DubanError):
+    """A command that needs a campaign found no database, or one without any campaign."""
+
+    key = "error.no_database"
+
+    def render(self, lang: str | None) -> str:
+        """Name the database looked at, and how to load a plan."""
+        from bot.i18n import plain
+
+        state = self.params.get("state", "missing")
+        return plain(f"cli.db.{state}", lang, name=self.params.get("name", ""))
+
+
+class AllArchived(DubanError):
+    """Every campaign in the database is archived, and none was named."""
+
+    key = "cli.campaign.all_archived"
 
 
 class UnknownCampaign(DubanError):
@@ -50,6 +71,17 @@ class BadRole(DubanError):
     """The role does not exist, or needs (or must not have) a unit."""
 
     key = "error.bad_role"
+
+    def render(self, lang: str | None) -> str:
+        """Return the reason in `lang` (`cli.role.<reason>`), naming the role."""
+        from bot.i18n import plain
+
+        reason = self.params.get("reason")
+        if reason is None:
+            return plain(self.key, lang, detail=self.detail)
+        role = str(self.params.get("role", ""))
+        shown = plain(f"role.{role}", lang) if role in _ROLE_NAMES else role
+        return plain(self.key, lang, detail=plain(f"cli.role.{reason}", lang, role=shown))
 
 
 class InviteUnknown(DubanError):

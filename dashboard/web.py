@@ -39,7 +39,7 @@ from bot.runtime import Clock
 from bot.services.access import NotAllowed, NotRegistered, OtherUnit, load_caller
 from bot.services.audit import record
 from bot.services.review import accept, return_submission
-from bot.services.versions import Version, file_id_of, version_file
+from bot.services.versions import VersionFile, version_file
 from dashboard import pages
 from dashboard.auth import BadLogin, Session, Sessions, check_init_data, check_login_widget
 from dashboard.charts import Span, timeline_key, timeline_svg
@@ -121,7 +121,7 @@ def mount(dashboard: Dashboard) -> Callable[[web.Application], None]:
                 web.get(f"{PREFIX}/review", review),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/accept", do_accept),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/return", do_return),
-                web.get(f"{PREFIX}/file/{{id:[0-9]{{1,9}}}}", file),
+                web.get(f"{PREFIX}/file/{{id:[0-9]{{1,9}}}}/{{position:[0-9]{{1,3}}}}", file),
                 web.get(f"{PREFIX}/timeline.svg", timeline),
                 web.post(f"{PREFIX}/auth/webapp", login_webapp),
                 web.get(f"{PREFIX}/auth/widget", login_widget),
@@ -502,36 +502,34 @@ async def do_return(request: web.Request) -> web.StreamResponse:
 
 
 async def file(request: web.Request) -> web.StreamResponse:
-    """Stream a version's file from Telegram (getFile, ≤ 20 MB) to a person allowed to see it.
-
-    Nothing is stored: the bytes pass through as they arrive.
+    """Stream one file of a version from Telegram (getFile, ≤ 20 MB) to a person allowed to see
+    it. Nothing is stored: the bytes pass through as they arrive.
     """
     dash = request.app[DASHBOARD]
     now = dash.clock()
     session = dash.sessions.check(request.cookies.get(COOKIE), now)
     if session is None:
         return _message(dash.default_language, "dashboard.session_expired", status=401)
-    submission_id = _id(request)
+    submission_id, position = _id(request), int(request.match_info["position"])
     async with dash.db.read() as db_session:
         caller = await load_caller(db_session, session.telegram_id)
         if caller is None:
             return _message(dash.default_language, "dashboard.not_registered", status=403)
         lang = normalize_language(caller.person.language or dash.default_language)
         try:
-            version = await version_file(db_session, caller, submission_id)
+            _, info, file_id = await version_file(db_session, caller, submission_id, position)
         except DubanError as exc:
             refusal: DubanError | None = exc
         else:
             refusal = None
-            file_id = await file_id_of(db_session, submission_id)
     if refusal is not None:
         status = _status_of(refusal)
         if status == 403:
             await _refused(dash, caller.person.id, request, refusal.key)
         return _message(lang, refusal.key, status=status)
-    if (version.file_size or 0) > MAX_FILE:
+    if (info.file_size or 0) > MAX_FILE:
         return _message(lang, "dashboard.file_in_chat", status=200)
-    if dash.bot is None or not file_id:
+    if dash.bot is None:
         return _message(lang, "dashboard.file_unavailable", status=503)
     try:
         found = await dash.bot.get_file(file_id)
@@ -543,19 +541,23 @@ async def file(request: web.Request) -> web.StreamResponse:
         return _message(lang, key, status=200 if too_big else 502)
     if not found.file_path:
         return _message(lang, "dashboard.file_unavailable", status=502)
-    return await _stream(request, found.file_path, version, lang)
+    return await _stream(request, found.file_path, info, submission_id, lang)
 
 
-def _disposition(version: Version) -> str:
-    name = version.file_name or (f"v{version.version}.jpg" if version.kind == "photo" else "file")
-    inline = version.kind == "photo"
+# Shown in the page (a photo); every other kind is downloaded, never run in our origin.
+INLINE = {"photo": "image/jpeg"}
+
+
+def _disposition(info: VersionFile) -> str:
+    default = f"{info.position}.jpg" if info.kind == "photo" else f"{info.position}"
+    name = info.file_name or default
     ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "file"
-    kind = "inline" if inline else "attachment"
+    kind = "inline" if info.kind in INLINE else "attachment"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
 async def _stream(
-    request: web.Request, url: str, version: Version, lang: str
+    request: web.Request, url: str, info: VersionFile, submission_id: int, lang: str
 ) -> web.StreamResponse:
     # The URL holds the bot's token: it is never logged, nor any error that quotes it.
     timeout = httpx.Timeout(30.0, connect=10.0)
@@ -567,12 +569,10 @@ async def _stream(
                     return _message(lang, "dashboard.file_unavailable", status=502)
                 response = web.StreamResponse(
                     headers={
-                        "Content-Type": (
-                            "image/jpeg"
-                            if version.kind == "photo"
-                            else version.mime_type or "application/octet-stream"
-                        ),
-                        "Content-Disposition": _disposition(version),
+                        "Content-Type": INLINE.get(info.kind)
+                        or info.mime_type
+                        or "application/octet-stream",
+                        "Content-Disposition": _disposition(info),
                         "Cache-Control": "private, no-store",
                     }
                 )
@@ -585,7 +585,7 @@ async def _stream(
                 await response.write_eof()
                 return response
         except httpx.HTTPError:
-            log.warning("dashboard: file download failed for version %s", version.submission_id)
+            log.warning("dashboard: file download failed for version %s", submission_id)
             return _message(lang, "dashboard.file_unavailable", status=502)
 
 

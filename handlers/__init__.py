@@ -21,6 +21,8 @@ from handlers import (
     start,
     submit,
     throttle,
+    unit_report,
+    work,
 )
 
 
@@ -40,7 +42,18 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(start.start_handler())
     app.add_handler(start.help_handler())
     # Commands and buttons, one module per feature; their prefixes never overlap.
-    for module in (queries, submit, review, extend, nudge, admin, reports, dashboard):
+    for module in (
+        queries,
+        submit,
+        review,
+        extend,
+        nudge,
+        admin,
+        reports,
+        dashboard,
+        work,
+        unit_report,
+    ):
         for handler in module.handlers():
             app.add_handler(handler)
     # Plain messages last: an open conversation takes them, else they are questions;

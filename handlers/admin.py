@@ -8,7 +8,7 @@ from telegram.ext import BaseHandler
 from bot.i18n import format_moment, t
 from bot.services.access import NotAllowed, campaigns_of
 from bot.services.admin import find_roles, list_holders, may_grant, revoke_role
-from bot.services.invites import ROLES, UNIT_ROLES, create_invite
+from bot.services.invites import ROLES, UNIT_ROLES, create_invite, invite_link
 from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
 from handlers.queries import _named_unit
 
@@ -48,7 +48,7 @@ async def invite(ctx: Ctx) -> None:
             role=t(f"role.{role}", ctx.lang),
             unit=made.unit_name or "—",
             code=made.code,
-            link=f"https://t.me/{username}?start={made.code}",
+            link=invite_link(username, made.code),
             expires=format_moment(made.invite.expires_at, caller.campaign.timezone, ctx.lang),
         )
     )

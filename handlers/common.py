@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from bot.services import reachability
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.audit import record
+from bot.services.campaigns import office_for
 from bot.services.people import touch_person
 from handlers.throttle import throttle_of
 
@@ -329,7 +330,8 @@ async def _attempt(
         except DubanError as exc:
             # Nothing of a refused action is kept: leaving the block by an exception rolls
             # the transaction back; then the person is told why, in one line.
-            text = t(exc.key, ctx.lang, **exc.params)
+            # Refusals tell whom to turn to: the campaign's office, or the neutral one.
+            text = t(exc.key, ctx.lang, **{"office": await office_name(ctx), **exc.params})
             ctx.replies = [Reply(text, toast=text)]
             ctx.pushed = False
             raise _Refused(ctx, exc.key) from None
@@ -479,3 +481,11 @@ async def reply(update: Update, text: str) -> None:
             disable_web_page_preview=True,
             message_thread_id=topic_of(update),
         )
+
+
+async def office_name(ctx: Ctx) -> str:
+    """Return whom this person turns to: their campaign's `[campaign] office`, or the neutral
+    "the office" (for a stranger: the only active campaign's office, if it names one)."""
+    campaign = ctx.caller.campaign if ctx.caller is not None else None
+    named = await office_for(ctx.session, campaign)
+    return named or t("office.default", ctx.lang)

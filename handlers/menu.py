@@ -27,11 +27,14 @@ PRIVATE = (
     "revoke",
     "reopen",
     "received",
+    "assign",
+    "notice",
+    "report",
     "campaign",
     "lang",
     "help",
 )
-GROUP = ("status", "unit", "task", "overdue", "chart", "dashboard", "help")
+GROUP = ("status", "unit", "task", "overdue", "notice", "chart", "dashboard", "help")
 
 
 async def set_commands(

@@ -8,8 +8,8 @@ from telegram.ext import BaseHandler, MessageHandler, filters
 from bot.errors import StaleButton
 from bot.i18n import t
 from bot.services import conversations
-from handlers import extend, queries, review, submit
-from handlers.common import Context, Ctx, button, is_group, run_feature
+from handlers import extend, queries, review, submit, unit_report, work
+from handlers.common import Context, Ctx, button, is_group, office_name, run_feature
 
 
 def _addressed_to_bot(message: Message, bot_id: int, username: str | None) -> bool:
@@ -45,8 +45,17 @@ async def route(ctx: Ctx) -> None:
             if conversation.kind == extend.KIND and text:
                 await extend.take_text(ctx, data, text)
                 return
+            if conversation.kind in work.KINDS:
+                await work.take_message(ctx, conversation.kind, data)
+                return
+            if conversation.kind == unit_report.KIND:
+                await unit_report.take_message(ctx, data)
+                return
+            if conversation.kind == unit_report.REASON and text:
+                await unit_report.take_reason(ctx, data, text)
+                return
     if ctx.caller is None:
-        ctx.say(t("help.stranger", ctx.lang))
+        ctx.say(t("help.stranger", ctx.lang, office=await office_name(ctx)))
         return
     if text and await queries.free_text(ctx, text):
         return
@@ -68,7 +77,11 @@ async def on_message(update: Update, context: Context) -> None:
 
 async def unknown_command(ctx: Ctx) -> None:
     """Answer a command nobody handles with one polite line (strangers learn how to register)."""
-    ctx.say(t("error.not_understood" if ctx.caller else "help.stranger", ctx.lang))
+    ctx.say(
+        t("error.not_understood", ctx.lang)
+        if ctx.caller
+        else t("help.stranger", ctx.lang, office=await office_name(ctx))
+    )
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:

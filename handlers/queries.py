@@ -17,6 +17,7 @@ from bot.services.export import files_of
 from bot.services.lookup import rank_units, resolve_unit
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
+from bot.services.unit_reports import reports_of_unit
 from handlers.common import Context, Ctx, button, button_id, command, parse_id
 from handlers.views import (
     campaign_view,
@@ -24,6 +25,7 @@ from handlers.views import (
     overdue_view,
     status_buttons,
     task_view,
+    unit_reports_view,
     unit_view,
     versions_view,
 )
@@ -125,6 +127,9 @@ async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
         if subs:
             files = await files_of(ctx.session, [sub.id for sub, _ in subs])
             text += "\n\n" + versions_view(subs, files, caller.campaign.timezone, ctx.lang)
+    reports = await reports_of_unit(ctx.session, caller.campaign.id, unit.id)
+    if reports:
+        text = "\n".join([text, *unit_reports_view(reports, caller.campaign.timezone, ctx.lang)])
     ctx.say(text, buttons)
 
 

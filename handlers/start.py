@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
 from bot.services import reachability
+from bot.services.campaigns import office_for
 from bot.services.invites import redeem, too_many_failures
 from bot.services.people import active_roles, touch_person
 from handlers.common import (
@@ -16,12 +19,15 @@ from handlers.common import (
     command,
     is_group,
     language,
+    office_name,
     reply,
     runtime,
     topic_of,
     without_nul,
 )
 from handlers.throttle import throttle_of
+
+log = logging.getLogger("duban")
 
 
 async def start(update: Update, context: Context) -> None:
@@ -37,6 +43,7 @@ async def start(update: Update, context: Context) -> None:
         return  # in groups the bot stays silent unless registered (SPEC §4.5)
     now = rt.clock()
     text: str
+    first_admin = False
     registered = False  # whether the person (or group) holds a role afterwards
     welcome = False  # a code just redeemed: always answered
     throttle = throttle_of(context.application.bot_data)
@@ -77,11 +84,13 @@ async def start(update: Update, context: Context) -> None:
                 text = t("invite.group_role", lang)
                 registered = bool(await active_roles(session, person))
             except DubanError as exc:
-                text = t(exc.key, lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t(exc.key, lang, office=office)
                 registered = bool(await active_roles(session, person))
             else:
                 registered = welcome = True
                 role = t(f"role.{result.role.role}", lang)
+                first_admin = result.first_admin
                 if group:
                     # What the group receives as a role goes to the topic it redeemed in.
                     person.thread_id = topic_of(update)
@@ -105,7 +114,8 @@ async def start(update: Update, context: Context) -> None:
             roles = await active_roles(session, person)
             registered = bool(roles)
             if not roles:
-                text = t("start.stranger", lang)
+                office = await office_for(session, None) or t("office.default", lang)
+                text = t("start.stranger", lang, office=office)
             else:
                 described = t("start.role_separator", lang).join(
                     t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
@@ -120,6 +130,9 @@ async def start(update: Update, context: Context) -> None:
                     campaign=roles[-1][1].title,
                     roles=described,
                 )
+    if first_admin:
+        # The operator waits for this moment after `duban invite admin`: say it in the log.
+        log.info("first admin registered: %s (Telegram id %s)", user.full_name, user.id)
     if not group:
         throttle.learn(user.id, registered=registered)
     if not (registered or welcome) and not throttle.answer_stranger(user.id, chat.id, group=group):
@@ -131,15 +144,15 @@ async def help_command(ctx: Ctx) -> None:
     """Tell the person what they may do, by role."""
     caller = ctx.caller
     if caller is None:
-        ctx.say(t("help.stranger", ctx.lang))
+        ctx.say(t("help.stranger", ctx.lang, office=await office_name(ctx)))
         return
-    sections = [t("help.everyone", ctx.lang)]
+    sections: list[str] = [t("help.everyone", ctx.lang)]
     if caller.unit_ids:
-        sections.append(t("help.unit", ctx.lang))
+        sections.append(t("help.unit", ctx.lang) + "\n" + t("help.work_unit", ctx.lang))
     if caller.is_office:
-        sections.append(t("help.office", ctx.lang))
+        sections.append(t("help.office", ctx.lang) + "\n" + t("help.work_office", ctx.lang))
     if caller.is_leader and not caller.is_office:
-        sections.append(t("help.leader", ctx.lang))
+        sections.append(t("help.leader", ctx.lang) + "\n" + t("help.work_leader", ctx.lang))
     if caller.is_admin:
         sections.append(t("help.admin", ctx.lang))
     ctx.say("\n\n".join(sections))

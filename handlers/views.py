@@ -12,6 +12,7 @@ from bot.domain.deadlines import days_left, days_overdue
 from bot.i18n import Markup, format_date, format_moment, progress_bar, t
 from bot.services.progress import AssignmentView, CampaignProgress, TaskProgress
 from bot.services.submissions import Owed
+from bot.services.unit_reports import ReportLine
 
 
 def state_label(view: AssignmentView, lang: str) -> Markup:
@@ -241,8 +242,10 @@ def task_view(task: m.Task, views: list[AssignmentView], tz: str, now: datetime,
     missing = [v for v in views if v.status in ("pending", "returned")]
     # The worst offenders first: the longest overdue at the top.
     missing.sort(key=lambda v: v.due_at)
+    mark = t("work.task_added_mark", lang) if task.origin == "chat" else ""
     lines: list[str] = [
-        t("chat.task_title", lang, title=task.title, due=format_moment(task.due_at, tz, lang)),
+        t("chat.task_title", lang, title=task.title, due=format_moment(task.due_at, tz, lang))
+        + mark,
         t(
             "chat.task_figures",
             lang,
@@ -368,3 +371,23 @@ def versions_view(
             )
         )
     return "\n".join(lines)
+
+
+def unit_reports_view(reports: Sequence[ReportLine], tz: str, lang: str) -> list[str]:
+    """Return the lines listing a unit's reports outside any task (newest first)."""
+    lines: list[str] = [t("work.unit_reports_head", lang, count=len(reports))]
+    for line in reports:
+        report = line.report
+        text = (report.text or "").replace("\n", " ")
+        lines.append(
+            t(
+                "work.unit_report_line",
+                lang,
+                moment=format_moment(report.created_at, tz, lang),
+                who=line.who,
+                state=t(f"work.report_state_{report.status}", lang),
+                files=len(report.files or []),
+                text=text if len(text) <= 40 else text[:39] + "…",
+            )
+        )
+    return lines

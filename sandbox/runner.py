@@ -36,7 +36,7 @@ from bot.db.engine import Database
 from bot.domain.reminders import timetable
 from bot.i18n import plain
 from bot.plan import Plan, load_plan, parse_plan
-from bot.plan.example import EXAMPLE_PATH, example_text, moved_example
+from bot.plan.example import example_plan, reference_text
 from bot.runtime import MovableClock, Runtime, system_clock
 from bot.services.campaigns import pick_campaign
 from bot.services.invites import create_invite
@@ -235,7 +235,7 @@ async def run_sandbox(config: Config, plan_path: str | None = None) -> int:
 
     lang = config.ui.default_language
     example = plan_path is None
-    plan = parse_plan(example_text(), str(EXAMPLE_PATH)) if example else load_plan(plan_path or "")
+    plan = parse_plan(reference_text(), "reference.toml") if example else load_plan(plan_path or "")
     clock = MovableClock(first_moment(plan, system_clock()))
     async with LocalBotAPI(
         token=TOKEN,
@@ -246,10 +246,11 @@ async def run_sandbox(config: Config, plan_path: str | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="duban-sandbox-") as tmp:
             folder = Path(tmp)
             if plan_path is None:
-                # The reference campaign, moved to start on the clock's day in its time zone.
+                # What `duban plan example` writes: the packaged reference campaign, moved to
+                # start on the clock's day in its time zone.
                 today = clock().astimezone(ZoneInfo(plan.timezone)).date()
                 plan_file = folder / "campaign.toml"
-                plan_file.write_text(moved_example(today), encoding="utf-8")
+                plan_file.write_text(example_plan(today).text, encoding="utf-8")
                 plan_path = str(plan_file)
             listen = config.http.listen if config.http is not None else "127.0.0.1"
             wanted = config.http.port if config.http is not None else DEFAULT_PORT

@@ -18,10 +18,12 @@ from bot.db.engine import Database
 from bot.domain.timespec import parse_clock
 from bot.i18n import format_moment, plain, t
 from bot.reports.figures import UnitStanding, unit_ranking
+from bot.services.notices import NoticeSummary, list_notices, title_of
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.people import holders
 from bot.services.progress import OPEN
+from bot.services.unit_reports import count_reports
 from scheduler.context import (
     CampaignContext,
     PhaseInfo,
@@ -394,6 +396,8 @@ class _DigestData:
     overdue: list[tuple[TaskInfo, int, list[str]]]  # task, count, first unit names
     submitted: list[tuple[TaskInfo, list[str]]]
     unreachable: list[str]
+    open_notices: list[NoticeSummary] = field(default_factory=list)
+    new_reports: int = 0
 
 
 async def _digest_data(
@@ -478,7 +482,14 @@ async def _digest_data(
             .order_by(u.position)
         )
     )
-    return _DigestData(due_today, overdue, submitted, unreachable)
+    return _DigestData(
+        due_today,
+        overdue,
+        submitted,
+        unreachable,
+        open_notices=await list_notices(session, ctx.id, open_only=True, limit=10),
+        new_reports=await count_reports(session, ctx.id, since, now),
+    )
 
 
 def _digest_texts(
@@ -523,6 +534,20 @@ def _digest_texts(
         )
     else:
         lines.append(t("reminders.digest.no_submissions", lang))
+    if data.new_reports:
+        lines.append(t("work.digest_reports", lang, count=data.new_reports))
+    if data.open_notices:
+        lines.append(t("work.digest_notices", lang))
+        lines.extend(
+            t(
+                "work.digest_notice_line",
+                lang,
+                title=title_of(s.notice),
+                received=s.received,
+                total=s.total,
+            )
+            for s in data.open_notices
+        )
     if data.unreachable:
         lines.append(
             t(

@@ -48,6 +48,7 @@ from scheduler.context import (
     unit_names,
     unit_people,
 )
+from scheduler.notice_deadlines import plan_notice_deadlines
 from scheduler.notices import plan_notices
 
 log = logging.getLogger("duban.planner")
@@ -68,12 +69,20 @@ class PlanReport:
     announcements: int = 0
     digests: int = 0
     bulletins: int = 0
+    notice_nudges: int = 0
     unreachable_units: set[int] = field(default_factory=set)
 
     @property
     def messages(self) -> int:
         """Return how many outbox rows the tick added."""
-        return self.nudges + self.escalations + self.announcements + self.digests + self.bulletins
+        return (
+            self.nudges
+            + self.escalations
+            + self.announcements
+            + self.digests
+            + self.bulletins
+            + self.notice_nudges
+        )
 
 
 async def plan_tick(
@@ -104,6 +113,7 @@ async def plan_tick(
         report.announcements = counts.announcements
         report.digests = counts.digests
         report.bulletins = counts.bulletins
+        report.notice_nudges = await plan_notice_deadlines(db, contexts, now, default_language)
     if report.unreachable_units:
         log.info("units with no reachable contact: %s", sorted(report.unreachable_units))
     return report

@@ -109,9 +109,9 @@ def test_load_status_export_invite(work: Path) -> None:
     assert code.group(1)[:6] not in listed.out  # nothing of a code is stored
     revoked = duban(work, "invite", "--revoke", code.group(1))
     assert revoked.code == 0
-    assert "revoked" in duban(work, "invite", "--list").out
+    assert "已撤销" in duban(work, "invite", "--list").out
 
-    assert "needs a unit" in one_line_error(duban(work, "invite", "contact"))
+    assert "联络员须指明单位" in one_line_error(duban(work, "invite", "contact"))
     assert "找不到单位" in one_line_error(duban(work, "invite", "head", "不存在的县"))
     assert "找不到单位" in one_line_error(duban(work, "status", "--unit", "不存在"))
 
@@ -122,7 +122,8 @@ def test_load_status_export_invite(work: Path) -> None:
 
 
 def test_status_before_any_plan_is_one_line(work: Path) -> None:
-    assert "还没有专项工作" in one_line_error(duban(work, "status"))
+    line = one_line_error(duban(work, "status"))
+    assert "找不到数据库 duban.db" in line and "duban plan load" in line
 
 
 def test_run_without_token_names_the_key(work: Path) -> None:

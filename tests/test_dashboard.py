@@ -328,17 +328,30 @@ async def test_files_stream_from_telegram_or_say_open_in_chat(h: Harness) -> Non
         small = srv.send_document(uploader, "a.pdf", content)["message"]["document"]["file_id"]
         huge = srv.send_document(uploader, "b.zip", b"x" * (20 * 1024 * 1024 + 1))
         huge_id = huge["message"]["document"]["file_id"]
+        photo = srv.send_photo(uploader, b"\xff\xd8photo")["message"]["photo"][-1]["file_id"]
         async with h.db.write() as session:
-            submission = await session.scalar(select(m.Submission))
-            assert submission is not None
-            submission.file_id = small
-            sid = submission.id
+            stored = await session.scalar(select(m.SubmissionFile))
+            assert stored is not None
+            stored.file_id = small
+            sid = stored.submission_id
+            # An album: a photo came with the document in the same version.
+            session.add(
+                m.SubmissionFile(submission_id=sid, position=2, kind="photo", file_id=photo)
+            )
         bot = Bot(TOKEN, base_url=srv.base_url, base_file_url=srv.base_file_url)
         async with bot, dashboard_server(h, bot=bot) as (server, _):
             base = f"http://127.0.0.1:{server.port}"
             client = await logged_in(base, TOKEN, office, h.now)
             async with client:
-                async with client.get(f"{base}/dash/file/{sid}") as response:
+                async with client.get(f"{base}/dash/unit/{await _unit_of(h, sid)}") as response:
+                    unit_page = await response.text()
+                    assert f'href="/dash/file/{sid}/1"' in unit_page
+                    assert f'href="/dash/file/{sid}/2"' in unit_page
+                async with client.get(f"{base}/dash/file/{sid}/2") as response:
+                    assert await response.read() == b"\xff\xd8photo"
+                    assert response.headers["Content-Type"] == "image/jpeg"
+                    assert response.headers["Content-Disposition"].startswith("inline;")
+                async with client.get(f"{base}/dash/file/{sid}/1") as response:
                     assert response.status == 200
                     assert await response.read() == content
                     disposition = response.headers["Content-Disposition"]
@@ -347,15 +360,23 @@ async def test_files_stream_from_telegram_or_say_open_in_chat(h: Harness) -> Non
                     assert response.headers["Content-Type"] == "application/pdf"
                 # The stored size is unknown, Telegram refuses: open it in the chat.
                 async with h.db.write() as session:
-                    found = await session.get_one(m.Submission, sid)
+                    found = await session.scalar(select(m.SubmissionFile))
+                    assert found is not None
                     found.file_id, found.file_size = huge_id, None
-                async with client.get(f"{base}/dash/file/{sid}") as response:
+                async with client.get(f"{base}/dash/file/{sid}/1") as response:
                     assert "请在聊天中查看" in await response.text()
                 # A file_id Telegram no longer knows: one line, no traceback, no token.
                 async with h.db.write() as session:
-                    found = await session.get_one(m.Submission, sid)
+                    found = await session.scalar(select(m.SubmissionFile))
+                    assert found is not None
                     found.file_id = "gone"
-                async with client.get(f"{base}/dash/file/{sid}") as response:
+                async with client.get(f"{base}/dash/file/{sid}/1") as response:
                     text = await response.text()
                     assert response.status == 502 and "暂时取不到" in text
                     assert TOKEN not in text
+
+
+async def _unit_of(h: Harness, submission_id: int) -> int:
+    async with h.db.read() as session:
+        submission = await session.get_one(m.Submission, submission_id)
+        return (await session.get_one(m.Assignment, submission.assignment_id)).unit_id

@@ -81,7 +81,9 @@ async def build_world(h: Harness, srv: LocalBotAPI) -> World:
         other_unit, other_sub = rows["county-b"]
         for sub_id, file_id in ((own_sub, own_id), (other_sub, other_id)):
             await session.execute(
-                update(m.Submission).where(m.Submission.id == sub_id).values(file_id=file_id)
+                update(m.SubmissionFile)
+                .where(m.SubmissionFile.submission_id == sub_id)
+                .values(file_id=file_id)
             )
         # A third version of the own unit, too big for getFile.
         big = m.Submission(
@@ -97,6 +99,16 @@ async def build_world(h: Harness, srv: LocalBotAPI) -> World:
         )
         session.add(big)
         await session.flush()
+        session.add(
+            m.SubmissionFile(
+                submission_id=big.id,
+                position=1,
+                kind="document",
+                file_id=own_id,
+                file_name="big.zip",
+                file_size=25 * 1024 * 1024,
+            )
+        )
         task = await session.scalar(select(m.Task.id).where(m.Task.key == "research-report"))
     assert task is not None
     return World(own_unit, other_unit, task, own_sub, other_sub, big.id)
@@ -141,7 +153,7 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
         ("GET", "/dash/timeline.svg", {r: (200, "<svg") for r in ("contact", "head", *OVERSEERS)}),
         (
             "GET",
-            f"/dash/file/{w.own_sub}",
+            f"/dash/file/{w.own_sub}/1",
             {
                 **{r: (200, OWN_FILE.decode()) for r in ("contact", "head", *OFFICE)},
                 "leader": (403, "只能查看本单位"),
@@ -149,7 +161,7 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
         ),
         (
             "GET",
-            f"/dash/file/{w.other_sub}",
+            f"/dash/file/{w.other_sub}/1",
             {
                 **{r: (403, "只能查看本单位") for r in ("contact", "head", "leader")},
                 **{r: (200, OTHER_FILE.decode()) for r in OFFICE},
@@ -157,13 +169,18 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
         ),
         (
             "GET",
-            f"/dash/file/{w.big_sub}",
+            f"/dash/file/{w.big_sub}/1",
             {
                 **{r: (200, "请在聊天中查看") for r in ("contact", "head", *OFFICE)},
                 "leader": (403, None),
             },
         ),
-        ("GET", "/dash/file/999999", {r: (404, None) for r in ("contact", "head", *OVERSEERS)}),
+        ("GET", "/dash/file/999999/1", {r: (404, None) for r in ("contact", "head", *OVERSEERS)}),
+        (
+            "GET",
+            f"/dash/file/{w.own_sub}/2",
+            {**{r: (404, None) for r in ("contact", "head", *OFFICE)}, "leader": (403, None)},
+        ),
     ]
 
 

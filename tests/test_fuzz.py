@@ -69,10 +69,14 @@ SPEC_COMMANDS = {
     "reopen",
     "received",
     "campaign",
+    "assign",
+    "notice",
+    "report",
 }
 # Commands that may add rows when their arguments happen to be right; every other command
 # must leave every table but the audit log (where refusals go by design) as it was.
-WRITING_COMMANDS = {"invite", "reopen", "received"}
+# /assign, /notice and /report open a conversation (a row) for their next step.
+WRITING_COMMANDS = {"invite", "reopen", "received", "assign", "notice", "report"}
 # These ignore their arguments and drawing is the slow part: a few rounds each suffice.
 HEAVY_COMMANDS = {"chart": 2, "export": 2}
 
@@ -564,7 +568,23 @@ def fuzz_buttons(w: World, role: str, real: list[str], index: int, examples: int
 # Telegram carries 1-64 bytes of callback data.
 callback_text = st.text(min_size=1, max_size=64).filter(lambda s: len(s.encode()) <= 64)
 NUMBERS = ("0", "-1", "1.5", "1e3", " 1", "0x1", "", "１２", "١", "²", "①", "2147483648", "9" * 40)
-PREFIXES = ("sub:", "ext:", "det:", "exa:", "exr:", "rev:ok:", "rev:ret:", "ver:", "rvk:", "nq:")
+PREFIXES = (
+    "sub:",
+    "ext:",
+    "det:",
+    "exa:",
+    "exr:",
+    "rev:ok:",
+    "rev:ret:",
+    "ver:",
+    "rvk:",
+    "nq:",
+    "wu:t:",
+    "nr:1:",
+    "nv:",
+    "nrm:",
+    "rp:ok:",
+)
 
 
 @st.composite
@@ -622,6 +642,11 @@ async def _real_data(db: Database) -> list[str]:
     data += [f"{p}{s}" for s in submissions for p in ("rev:ok:", "rev:ret:", "ver:")]
     data += [f"{p}{e}" for e in extensions for p in ("exa:", "exr:")]
     data += [f"rvk:{r}" for r in roles]
+    # Work outside the plan: the picker, confirms, notices and reports (SPEC §4.6).
+    data += ["wc:ok", "wc:no", "wu:all", "wu:pick", "wu:done", "wi:skip", "wd:none", "wn:new"]
+    data += ["we:file", "we:none", "rs:ok", "rs:no"]
+    data += [f"{p}{u}" for u in units for p in ("wu:t:", "wu:k:", "ru:", "nr:1:")]
+    data += [f"{p}1" for p in ("nv:", "nrm:", "rp:ok:", "rp:ret:", "wu:p:")]
     return data
 
 

@@ -40,8 +40,8 @@ def test_any_user_string_comes_out_escaped(value: str) -> None:
 
 
 def test_unknown_language_falls_back_to_chinese() -> None:
-    assert t("invite.expired", "fr") == t("invite.expired", "zh")
-    assert t("invite.expired", "en-US") == t("invite.expired", "en")
+    assert t("invite.expired", "fr", office="办公室") == t("invite.expired", "zh", office="办公室")
+    assert t("invite.expired", "en-US", office="x") == t("invite.expired", "en", office="x")
 
 
 def test_dates_read_naturally() -> None:

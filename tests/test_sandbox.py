@@ -125,6 +125,13 @@ async def test_sandbox_config_points_at_the_local_server(tmp_path: Path) -> None
         assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
         assert cfg.http is not None and (cfg.http.listen, cfg.http.port) == ("127.0.0.1", 8123)
         assert cfg.ui.default_language == "en"
+        # A proxy (the way to Telegram) and the live bot's name never apply to it.
+        proxied = load_config(
+            None,
+            env={"DUBAN_TELEGRAM_PROXY": "http://proxy:3128", "DUBAN_TELEGRAM_BOT_USERNAME": "x"},
+        )
+        local = sandbox_config(proxied, srv, tmp_path, 0).telegram
+        assert (local.proxy, local.bot_username) == ("", "")
         # A database named in the configuration is the one used.
         named = load_config(None, env={"DUBAN_DATABASE_URL": "sqlite+aiosqlite:///mine.db"})
         assert sandbox_config(named, srv, tmp_path, 0).database.url.endswith("/mine.db")
@@ -264,7 +271,8 @@ def sandbox_url(tmp_path: Path) -> Iterator[str]:
             found = None
             while found is None:
                 output = log_path.read_text(encoding="utf-8", errors="replace")
-                found = re.search(r"http://127\.0\.0\.1:\d+/sandbox/", output)
+                # The address ends its line, so that a terminal or a script takes it whole.
+                found = re.search(r"http://127\.0\.0\.1:\d+/sandbox/$", output, re.MULTILINE)
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the sandbox did not start:\n{output[-3000:]}")
                 time.sleep(0.2)

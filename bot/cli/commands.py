@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from bot.botapi import fetch_username
 from bot.cli.table import render_table
 from bot.config import Config, ConfigError, load_config
 from bot.db import models as m
 from bot.db.engine import Database
-from bot.db.migrate import upgrade
+from bot.db.migrate import current_revision, upgrade
 from bot.domain.deadlines import days_left, days_overdue
 from bot.domain.timespec import TimespecError, parse_duration
-from bot.i18n import format_moment, plain, progress_bar
+from bot.errors import InviteUnknown, NoDatabase
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_moment, plain, progress_bar
+from bot.logs import protect
 from bot.plan import load_plan
 from bot.plan.summary import summarize
 from bot.services import invites as invite_service
-from bot.services.campaigns import pick_campaign
+from bot.services.campaigns import archive_campaign, list_campaigns, pick_campaign
 from bot.services.export import build_export, build_workbook, write_csv, xlsx_bytes
+from bot.services.history import progress_at, views_at
 from bot.services.lookup import find_task, find_unit
 from bot.services.plan_load import load_plan_into
 from bot.services.progress import assignment_views, campaign_progress
-
-BOT_USERNAME_SETTING = "bot_username"
+from bot.textfile import read_text
 
 
 def now() -> datetime:
@@ -37,14 +41,75 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_state: dict[str, str] = {}
+# "Today" for `plan example` is the reference campaign's day (its time zone).
+EXAMPLE_ZONE = "Asia/Shanghai"
+
+
+def language() -> str:
+    """Return the language of the CLI's messages: the loaded config's `ui.default_language`.
+
+    Before a config is loaded (or when it cannot be), `DUBAN_UI_DEFAULT_LANGUAGE` if it names
+    a language, else Chinese.
+    """
+    if "lang" in _state:
+        return _state["lang"]
+    env = os.environ.get("DUBAN_UI_DEFAULT_LANGUAGE", "")
+    return env if env in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    """Load the configuration; register its secrets before anything can print them."""
+    config = load_config(args.config)
+    protect(config.telegram.token.get_secret_value())
+    protect(config.telegram.webhook.secret_token.get_secret_value())
+    _state["lang"] = config.ui.default_language
+    return config
 
 
 async def _open_db(config: Config) -> Database:
     """Open the configured database, migrated to the newest schema."""
     db = Database(config.database.url)
     await upgrade(db)
+    return db
+
+
+def database_name(url: str) -> str:
+    """Return how to name a database to a person: its file (and where that is), or its URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        name = parsed.database or ":memory:"
+        if name == ":memory:":
+            return name
+        where = Path(name).resolve()
+        return name if str(where) == name else f"{name} ({where})"
+    return parsed.render_as_string(hide_password=True)
+
+
+async def _open_existing_db(config: Config) -> Database:
+    """Open a database that exists and holds a campaign; never create one.
+
+    Raises `NoDatabase` naming the database looked at, for a missing SQLite file or a
+    database without duban's tables or without any campaign. An existing database of an
+    older schema is migrated, as every command does.
+    """
+    url = config.database.url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if not path or path == ":memory:" or not Path(path).exists():
+            raise NoDatabase(name=database_name(url), state="missing")
+    db = Database(url)
+    try:
+        if await current_revision(db) is None:
+            raise NoDatabase(name=database_name(url), state="empty")
+        await upgrade(db)
+        async with db.read() as session:
+            if await session.scalar(select(m.Campaign.id).limit(1)) is None:
+                raise NoDatabase(name=database_name(url), state="empty")
+    except BaseException:
+        await db.dispose()
+        raise
     return db
 
 
@@ -86,7 +151,7 @@ async def plan_load(args: argparse.Namespace) -> int:
     db = await _open_db(config)
     try:
         report = await load_plan_into(
-            db, plan, now=now(), actor="cli", plan_text=Path(args.plan).read_text(encoding="utf-8")
+            db, plan, now=now(), actor="cli", plan_text=read_text(args.plan)
         )
     finally:
         await db.dispose()
@@ -102,10 +167,117 @@ async def plan_load(args: argparse.Namespace) -> int:
     ):
         changed = {k: v for k, v in counts.items() if v}
         if changed:
-            parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+            things = plain("cli.load.separator", lang).join(
+                _counted(k, v, lang) for k, v in changed.items()
+            )
+            parts.append(plain(f"cli.load.{label}", lang, things=things))
     if report.rescheduled:
-        parts.append(f"rescheduled assignments {report.rescheduled}")
-    out(plain("plan.loaded", lang, key=plan.key, summary="; ".join(parts)))
+        parts.append(plain("cli.load.rescheduled", lang, count=report.rescheduled))
+    out(
+        plain("plan.loaded", lang, key=plan.key, summary=plain("cli.load.joiner", lang).join(parts))
+    )
+    return 0
+
+
+def _counted(kind: str, count: int, lang: str) -> str:
+    """Write "单位 13 个" for a kind of object the load report counts (its key if unknown)."""
+    try:
+        return plain(f"cli.load.kind.{kind}", lang, count=count)
+    except KeyError:  # a kind added to the load report before the catalogs learnt it
+        return f"{kind} {count}"
+
+
+async def plan_example(args: argparse.Namespace) -> int:
+    """Write the reference campaign moved to start on --start (default today)."""
+    from bot.plan.example import example_plan
+
+    config = _config(args)
+    lang = config.ui.default_language
+    target = Path(args.output)
+    if args.start:
+        try:
+            start = date.fromisoformat(args.start.strip())
+        except ValueError:
+            raise ConfigError(plain("cli.example.bad_start", lang, value=args.start)) from None
+    else:
+        start = now().astimezone(ZoneInfo(EXAMPLE_ZONE)).date()
+    if target.exists():
+        raise ConfigError(plain("cli.example.exists", lang, file=str(target)))
+    made = example_plan(start)
+    target.write_text(made.text, encoding="utf-8")
+    plan = made.plan
+    out(
+        plain(
+            "cli.example.written",
+            lang,
+            file=str(target),
+            title=plan.title,
+            start=format_day(min(p.start for p in plan.phases), lang),
+            end=format_day(max(p.end for p in plan.phases), lang),
+            phases=len(plan.phases),
+            units=len(plan.units),
+        )
+    )
+    out(plain("cli.example.next", lang, file=str(target)))
+    return 0
+
+
+def format_day(day: date, lang: str) -> str:
+    """Write a date with its year (`2026年11月30日` / `30 Nov 2026`)."""
+    if lang == "zh":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {day:%b} {day.year}"
+
+
+async def campaign_list(args: argparse.Namespace) -> int:
+    """List the campaigns in the database."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_existing_db(config)
+    try:
+        async with db.read() as session:
+            rows = await list_campaigns(session)
+    finally:
+        await db.dispose()
+    active = [row for row in rows if row.archived_at is None]
+    table = []
+    for row in rows:
+        if row.archived_at is not None:
+            state = plain(
+                "cli.campaign.archived_on",
+                lang,
+                date=format_day(row.archived_at.astimezone(ZoneInfo(row.timezone)).date(), lang),
+            )
+        elif len(active) == 1:
+            state = plain("cli.campaign.default", lang)
+        else:
+            state = plain("cli.campaign.active", lang)
+        dates = (
+            f"{format_day(row.start, lang)} – {format_day(row.end, lang)}"
+            if row.start and row.end
+            else "—"
+        )
+        table.append([row.key, row.title, dates, str(row.units), state])
+    header = [
+        plain(f"cli.campaign.col.{name}", lang)
+        for name in ("key", "title", "dates", "units", "state")
+    ]
+    out(render_table(header, table, {3}))
+    return 0
+
+
+async def campaign_archive(args: argparse.Namespace) -> int:
+    """Archive a campaign: its reminders stop, its data stays readable."""
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_existing_db(config)
+    try:
+        async with db.write() as session:
+            campaign, withdrawn = await archive_campaign(session, args.key, now=now(), actor="cli")
+            key = campaign.key
+    finally:
+        await db.dispose()
+    out(plain("cli.campaign.archived", lang, key=key, count=withdrawn))
     return 0
 
 
@@ -117,14 +289,17 @@ async def invite(args: argparse.Namespace) -> int:
         return await invite_all(args)
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     moment = now()
     try:
         if args.revoke:
-            async with db.write() as session:
-                revoked = await invite_service.revoke_invite(
-                    session, args.revoke, now=moment, actor="cli"
-                )
+            try:
+                async with db.write() as session:
+                    revoked = await invite_service.revoke_invite(
+                        session, args.revoke, now=moment, actor="cli"
+                    )
+            except InviteUnknown:
+                raise ConfigError(plain("cli.invite.unknown", lang, code=args.revoke)) from None
             out(plain("cli.invite_revoked", lang, hint=revoked.hint))
             return 0
         if args.list:
@@ -140,18 +315,24 @@ async def invite(args: argparse.Namespace) -> int:
                         format_moment(inv.expires_at, campaign.timezone, lang, with_year=True)
                         if inv.expires_at
                         else "—",
-                        invite_service.invite_state(inv, moment),
+                        plain("cli.invite.state." + invite_service.invite_state(inv, moment), lang),
                     ]
                     for inv, unit in rows
                 ]
-            out(render_table(["code", "role", "unit", "used", "expires", "state"], table, {3}))
+            header = [
+                plain(f"cli.invite.col.{name}", lang)
+                for name in ("code", "role", "unit", "used", "expires", "state")
+            ]
+            out(render_table(header, table, {3}))
             return 0
         if not args.role:
-            raise ConfigError("invite: name a role (contact, head, office, leader, admin)")
+            raise ConfigError(plain("cli.invite.name_role", lang))
         try:
             expires = parse_duration(args.expires)
         except TimespecError as exc:
             raise ConfigError(f"--expires: {exc}") from None
+        # The name for the link: configured, else getMe (a short wait), else what `run` cached.
+        username = config.telegram.username or await fetch_username(config)
         async with db.write() as session:
             campaign = await pick_campaign(session, args.campaign)
             unit = await find_unit(session, campaign.id, args.unit) if args.unit else None
@@ -165,27 +346,31 @@ async def invite(args: argparse.Namespace) -> int:
                 uses=args.uses,
                 expires_in=expires.to_timedelta(),
             )
-            username = await session.scalar(
-                select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
-            )
-            expires_at = made.invite.expires_at
-            assert expires_at is not None
-            out(plain("cli.invite_code", lang, code=made.code))
             if username:
-                link = f"https://t.me/{username}?start={made.code}"
-                out(plain("cli.invite_link", lang, link=link))
+                await invite_service.remember_username(session, username, moment)
             else:
-                out(plain("cli.invite_send", lang, code=made.code))
+                username = await invite_service.cached_username(session)
+            tz = campaign.timezone
+        # Printed only now that the invite is committed: a code shown is a code stored.
+        expires_at = made.invite.expires_at
+        assert expires_at is not None
+        out(plain("cli.invite_code", lang, code=made.code))
+        if username:
             out(
-                plain(
-                    "cli.invite_for",
-                    lang,
-                    role=plain(f"role.{args.role}", lang),
-                    unit=f" · {made.unit_name}" if made.unit_name else "",
-                    uses=args.uses,
-                    expires=format_moment(expires_at, campaign.timezone, lang, with_year=True),
-                )
+                plain("cli.invite_link", lang, link=invite_service.invite_link(username, made.code))
             )
+        else:
+            out(plain("cli.invite_send", lang, code=made.code))
+        out(
+            plain(
+                "cli.invite_for",
+                lang,
+                role=plain(f"role.{args.role}", lang),
+                unit=f" · {made.unit_name}" if made.unit_name else "",
+                uses=args.uses,
+                expires=format_moment(expires_at, tz, lang, with_year=True),
+            )
+        )
         return 0
     finally:
         await db.dispose()
@@ -195,11 +380,13 @@ async def status(args: argparse.Namespace) -> int:
     """Print the progress table."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     moment = now()
     try:
         async with db.read() as session:
             campaign = await pick_campaign(session, args.campaign)
+            if args.at:
+                moment = _moment(args.at, "--at", campaign.timezone, lang)
             unit_ids = task_ids = None
             if args.unit:
                 unit_ids = [(await find_unit(session, campaign.id, args.unit)).id]
@@ -215,6 +402,12 @@ async def status(args: argparse.Namespace) -> int:
                 if unit_ids or task_ids
                 else []
             )
+            if args.at:
+                # As of a moment: what was submitted, reviewed and overdue then.
+                progress, states = await progress_at(
+                    session, progress, campaign, moment, unit_ids=unit_ids
+                )
+                views = views_at(views, states, moment)
     finally:
         await db.dispose()
     tz = campaign.timezone
@@ -300,7 +493,7 @@ async def export(args: argparse.Namespace) -> int:
     """Write every assignment to an XLSX or CSV file."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     try:
         async with db.read() as session:
             campaign = await pick_campaign(session, args.campaign)
@@ -329,7 +522,7 @@ async def report(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     try:
         async with db.read() as session:
             campaign = await pick_campaign(session, args.campaign)
@@ -361,7 +554,7 @@ async def calendar(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     moment = now()
     try:
         if args.revoke_links:
@@ -405,7 +598,7 @@ async def remind(args: argparse.Namespace) -> int:
     lang = config.ui.default_language
     if not args.dry_run:
         raise ConfigError(plain("reminders.dry.only_dry_run", lang))
-    db = await _open_db(config)
+    db = await _open_existing_db(config)
     try:
         async with db.read() as session:
             campaign = await pick_campaign(session, args.campaign)
@@ -457,6 +650,62 @@ async def remind(args: argparse.Namespace) -> int:
         plain("reminders.dry.count", lang, count=len(lines))
         if lines
         else plain("reminders.dry.none", lang)
+    )
+    return 0
+
+
+async def task_add(args: argparse.Namespace) -> int:
+    """Add a task of the current phase, as /assign does in the chat (audited as `cli`)."""
+    from bot.services.adhoc import NoUnits, add_task, read_deadline, target_units
+
+    config = _config(args)
+    lang = config.ui.default_language
+    db = await _open_db(config)
+    moment = now()
+    try:
+        async with db.write() as session:
+            campaign = await pick_campaign(session, args.campaign)
+            due = await read_deadline(session, campaign, args.due, now=moment)
+            if args.unit:
+                chosen = [(await find_unit(session, campaign.id, name)).id for name in args.unit]
+                units = await target_units(session, campaign.id, "units", chosen)
+            elif args.kind:
+                wanted = args.kind.strip()
+                kind = await session.scalar(
+                    select(m.UnitKind).where(
+                        m.UnitKind.campaign_id == campaign.id,
+                        m.UnitKind.archived_at.is_(None),
+                        (m.UnitKind.key == wanted) | (m.UnitKind.name == wanted),
+                    )
+                )
+                if kind is None:
+                    raise NoUnits()
+                units = await target_units(session, campaign.id, f"kind:{kind.id}")
+            else:
+                units = await target_units(session, campaign.id, "all")
+            added = await add_task(
+                session,
+                campaign,
+                title=args.title,
+                due_at=due,
+                evidence=args.evidence,
+                units=units,
+                description=args.instructions,
+                actor="cli",
+                now=moment,
+                default_language=lang,
+            )
+            tz = campaign.timezone
+    finally:
+        await db.dispose()
+    out(
+        plain(
+            "work.assign_done",
+            lang,
+            title=added.task.title,
+            due=format_moment(added.task.due_at, tz, lang),
+            count=added.units,
+        )
     )
     return 0
 

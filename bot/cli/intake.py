@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sqlalchemy import select
-
-from bot.cli.commands import BOT_USERNAME_SETTING, _config, _open_db, now, out
+from bot.botapi import fetch_username
+from bot.cli.commands import _config, _open_existing_db, now, out
 from bot.config import ConfigError
-from bot.db import models as m
 from bot.domain.timespec import TimespecError, parse_duration
 from bot.i18n import format_moment, plain
 from bot.intake.roster import Roster, RosterError, read_roster
@@ -17,17 +15,17 @@ from bot.intake.units_toml import replace_units, units_toml
 from bot.reports.invite_cards import InviteLine, write_invites
 from bot.services.bulk_invites import invite_units
 from bot.services.campaigns import pick_campaign
+from bot.services.invites import cached_username, invite_link, remember_username
+from bot.textfile import TextFileError, read_text
 
 
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        return read_text(path)
+    except TextFileError as exc:
+        raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text (save it as UTF-8)") from None
 
 
 def _existing_kinds(plan_text: str) -> dict[str, str]:
@@ -98,7 +96,9 @@ async def invite_all(args: argparse.Namespace) -> int:
         except RosterError as exc:
             raise ConfigError(str(exc.detail)) from None
         contacts = {u.name: u.contact for u in roster.units if u.contact}
-    db = await _open_db(config)
+    # The name for the links: configured, else getMe (a short wait), else what `run` cached.
+    username = config.telegram.username or await fetch_username(config)
+    db = await _open_existing_db(config)
     moment = now()
     try:
         async with db.write() as session:
@@ -113,10 +113,10 @@ async def invite_all(args: argparse.Namespace) -> int:
                 actor="cli",
                 expires_in=expires.to_timedelta(),
             )
-            configured = str(getattr(config.telegram, "bot_username", "") or "")
-            username = configured or await session.scalar(
-                select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
-            )
+            if username:
+                await remember_username(session, username, moment)
+            else:
+                username = await cached_username(session)
             title = campaign.title
             zone = campaign.timezone
         # The codes are stored (committed) before the file is written.
@@ -127,11 +127,7 @@ async def invite_all(args: argparse.Namespace) -> int:
                 kind=made.kind_name,
                 role=role_label,
                 code=made.code,
-                link=(
-                    f"https://t.me/{username}?start={made.code}"
-                    if username
-                    else f"/start {made.code}"
-                ),
+                link=invite_link(username, made.code) if username else f"/start {made.code}",
                 contact=contacts.get(made.unit_name, "") if args.role == "contact" else "",
                 expires=format_moment(made.expires_at, zone, lang, with_year=True)
                 if made.expires_at

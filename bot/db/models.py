@@ -170,6 +170,12 @@ class Task(Base):
     series: Mapped[str | None] = mapped_column(String(64))
     series_title: Mapped[str | None] = mapped_column(Text)
     occurrence: Mapped[date | None] = mapped_column(Date)
+    # "plan" (from the plan file) or "chat" (added with /assign or `duban task add`): a plan
+    # reload never archives or changes a task added in chat (SPEC §4.6).
+    origin: Mapped[str] = mapped_column(String(8), default="plan", server_default="plan")
+    # Instructions attached as a file when the task was added in chat (Telegram file_id).
+    instructions_file_id: Mapped[str | None] = mapped_column(Text)
+    instructions_file_name: Mapped[str | None] = mapped_column(Text)
 
 
 class Person(Base):
@@ -462,3 +468,58 @@ class CalendarFeed(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Notice(Base):
+    """A notice from the office to units' contacts, with a "received" button (SPEC §4.6)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_campaign", "campaign_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    file_id: Mapped[str | None] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_kind: Mapped[str | None] = mapped_column(String(16))  # document | photo
+    deadline_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+    # The last "remind again" (at most one every 5 minutes per notice).
+    reminded_at: Mapped[datetime | None]
+    # When the planner must next look at this notice's deadline (None: nothing to send).
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class NoticeReceipt(Base):
+    """One unit a notice went to, and its first "received" (who, when; None: not yet)."""
+
+    __tablename__ = "notice_receipts"
+    __table_args__ = (UniqueConstraint("notice_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    received_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    received_at: Mapped[datetime | None]
+
+
+class Report(Base):
+    """A unit's report to the office outside any task (情况报告), reviewed like a submission."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_campaign_unit", "campaign_id", "unit_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    text: Mapped[str | None] = mapped_column(Text)
+    # The files, in the order sent: [{"kind", "file_id", "file_unique_id", "file_name",
+    # "file_size", "mime_type"}, ...] (an album is several).
+    files: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")  # |accepted|returned
+    reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,19 +1,25 @@
-"""The reference campaign (SPEC §1) moved to start on a given day: the quick start's plan.
+"""The reference campaign moved to start on a given day: the quick start's plan.
 
 `examples/campaign.toml` keeps the 2017 dates of the plan document; a campaign run today
 would be years overdue. `moved_example(start)` returns the same file with every date moved
 by the same number of days, so each phase keeps its length and each deadline its place in
-its phase. Used by `duban run --sandbox` (and meant for `duban plan example`).
+its phase. Used by `duban run --sandbox` and `duban plan example`. The packaged copy
+(`reference.toml`, read by `reference_text`) is the example file itself (a test keeps them
+identical), so `plan example` works from any installation.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import date, timedelta
+from importlib.resources import files
 from pathlib import Path
 
 from bot.errors import DubanError
+from bot.plan.model import Plan
+from bot.plan.parse import parse_plan
 
 # The repository's examples/ folder (an editable install, as the README's quick start makes).
 EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "examples" / "campaign.toml"
@@ -70,3 +76,40 @@ def moved_example(start: date, path: Path = EXAMPLE_PATH) -> str:
     """
     text = example_text(path)
     return move_dates(text, (start - first_day(text)).days)
+
+
+def reference_text() -> str:
+    """Return the reference campaign's plan file as packaged with duban (any installation)."""
+    return files("bot.plan").joinpath("reference.toml").read_text(encoding="utf-8")
+
+
+_KEY = re.compile(r'^(key\s*=\s*")stability-\d{4}(")', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A generated example plan: its text and the plan it validates to."""
+
+    text: str
+    plan: Plan
+    shift: timedelta
+
+
+def example_plan(start: date) -> Example:
+    """Return `duban plan example`'s file: the reference campaign starting on `start`.
+
+    The dates move as in `moved_example` (every phase keeps its length); the campaign key
+    names the new start's year (`stability-2026`), so that the dated original loaded beside
+    it stays a campaign of its own; a header says what the file is. The result is validated
+    as any plan is (raises `PlanInvalid` only for a start outside the years plans accept).
+    """
+    original = reference_text()
+    shift = start - first_day(original)
+    body = _KEY.sub(rf"\g<1>stability-{start.year}\g<2>", move_dates(original, shift.days), 1)
+    header = (
+        f"# Written by `duban plan example --start {start.isoformat()}`: the reference\n"
+        f"# campaign (examples/campaign.toml) moved by {shift.days} days so that it starts on\n"
+        f"# {start.isoformat()}. Edit it freely, or write your own plan (README: Plan files).\n\n"
+    )
+    text = header + body
+    return Example(text, parse_plan(text, "example.toml"), shift)

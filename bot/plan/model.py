@@ -110,6 +110,9 @@ class Plan:
     units: tuple[Unit, ...]
     phases: tuple[Phase, ...]
     warnings: tuple[str, ...] = field(default=())
+    # Who people are told to turn to (a stranger's /start, refusals); "" for the neutral
+    # "the office" of the catalogs.
+    office: str = ""
 
     @property
     def tasks(self) -> list[Task]:

@@ -38,6 +38,7 @@ from bot.plan.model import (
     Unit,
     UnitKind,
 )
+from bot.textfile import TextFileError, read_text
 
 # Deadlines and phase dates must lie in these years (inclusive).
 MIN_YEAR = 2000
@@ -54,7 +55,15 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 TOP_KEYS = {"campaign", "calendar", "reminders", "digest", "unit_kinds", "units", "phases"}
-CAMPAIGN_KEYS = {"key", "title", "timezone", "due_time", "units_see_all", "description"}
+CAMPAIGN_KEYS = {
+    "key",
+    "title",
+    "timezone",
+    "due_time",
+    "units_see_all",
+    "description",
+    "office",
+}
 CALENDAR_KEYS = {"country", "extra_holidays", "extra_workdays"}
 REMINDER_KEYS = set(DEFAULT_POLICY_JSON)
 DIGEST_KEYS = {"daily", "weekly"}
@@ -347,6 +356,8 @@ def _unique(c: _Checker, items: Iterable[tuple[KeyPath, str | None]], what: str)
 
 def parse_plan(text: str, file: str = "<plan>") -> Plan:
     """Validate plan text; raise `PlanInvalid` listing every error."""
+    # A byte-order mark (Notepad's UTF-8) is read as nothing; it holds no line of its own.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -392,11 +403,15 @@ def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise PlanInvalid([PlanError(str(path), None, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanInvalid([PlanError(str(path), None, "", f"cannot read: {exc}")]) from None
+    except TextFileError as exc:
+        raise PlanInvalid([PlanError(str(path), None, "", exc.reason)]) from None
+    except OSError as exc:
+        raise PlanInvalid(
+            [PlanError(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from None
     return parse_plan(text, str(path))
 
 
@@ -428,6 +443,7 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
     units = _units(c, data, ctx)
     phases = _phases(c, data, ctx)
     key, title, units_see_all = campaign
+    office = _office(c, data)
     zone, base_policy = ctx.zone, ctx.base_policy
     if c.errors or not (key and title and zone and base_policy):
         return None
@@ -445,7 +461,17 @@ def _build(c: _Checker, data: dict[str, Any], file: str) -> Plan | None:
         units=tuple(units),
         phases=tuple(phases),
         warnings=tuple(_calendar_warnings(calendar, phases, zone, file)),
+        office=office,
     )
+
+
+def _office(c: _Checker, data: dict[str, Any]) -> str:
+    """Read `[campaign] office`: the name people are told to turn to ("" if not given)."""
+    campaign = data.get("campaign")
+    if not isinstance(campaign, dict):
+        return ""
+    value = c.text(campaign, ("campaign",), "office", "")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _campaign(

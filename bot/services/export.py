@@ -357,6 +357,15 @@ async def build_workbook(
 
     # Tens of thousands of rows take a second to lay out: off the event loop (issue 14 case 6).
     sheets = [*await asyncio.to_thread(assemble), submissions]
+    # Work outside the plan (SPEC §4.6): reports and notices, when there are any.
+    from bot.services.export_work import notices_sheet, reports_sheet
+
+    for extra in (
+        await reports_sheet(session, campaign, lang),
+        await notices_sheet(session, campaign, lang),
+    ):
+        if extra.rows:
+            sheets.append(extra)
     return Workbook(campaign.title, sheets, len(views))
 
 

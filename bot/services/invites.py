@@ -25,6 +25,7 @@ from bot.services import attempts
 from bot.services.audit import record
 from bot.services.notify import push
 from bot.services.outbox import message
+from bot.services.settings import put_setting
 
 ROLES = ("contact", "head", "office", "leader", "admin")
 UNIT_ROLES = ("contact", "head")
@@ -48,8 +49,15 @@ def hint_of(code_hash: str) -> str:
 
 
 def new_code() -> str:
-    """Return a random code of 128 bits, safe in a deep link."""
-    return secrets.token_urlsafe(16)
+    """Return a random code of 128 bits, safe in a deep link and never beginning with "-".
+
+    A code that begins with "-" reads as an option on a command line (`--revoke -jvU…`);
+    drawing again keeps the codes uniform over the rest (1 draw in 64 is redrawn).
+    """
+    while True:
+        code = secrets.token_urlsafe(16)
+        if not code.startswith("-"):
+            return code
 
 
 @dataclass
@@ -74,13 +82,13 @@ async def create_invite(
 ) -> NewInvite:
     """Make an invite for a role (and unit)."""
     if role not in ROLES:
-        raise BadRole(f"unknown role {role!r}")
+        raise BadRole(f"unknown role {role!r}", reason="unknown", role=role)
     if role in UNIT_ROLES and unit is None:
-        raise BadRole(f"role {role} needs a unit")
+        raise BadRole(f"role {role} needs a unit", reason="needs_unit", role=role)
     if role not in UNIT_ROLES and unit is not None:
-        raise BadRole(f"role {role} takes no unit")
+        raise BadRole(f"role {role} takes no unit", reason="takes_no_unit", role=role)
     if uses < 1:
-        raise BadRole("uses must be at least 1")
+        raise BadRole("uses must be at least 1", reason="uses", role=role)
     code = new_code()
     invite = m.Invite(
         campaign_id=campaign.id,
@@ -172,6 +180,8 @@ class Redemption:
     role: m.Role
     unit_name: str | None
     already: bool
+    # The first admin of the database: worth a line in the operator's log.
+    first_admin: bool = False
 
 
 async def too_many_failures(session: AsyncSession, account: int, *, now: datetime) -> bool:
@@ -227,7 +237,9 @@ async def redeem(
         }[state]
         raise error()
     if person.is_group and invite.role not in GROUP_ROLES:
-        raise BadRole(f"a group cannot hold the role {invite.role}")
+        raise BadRole(
+            f"a group cannot hold the role {invite.role}", reason="group", role=invite.role
+        )
     campaign = await session.get_one(m.Campaign, invite.campaign_id)
     unit_name = None
     if invite.unit_id is not None:
@@ -246,6 +258,7 @@ async def redeem(
     if existing is not None:
         # Holding the role already does not use the invite up.
         return Redemption(campaign, existing, unit_name, already=True)
+    first_admin = invite.role == "admin" and not await has_admin(session)
     invite.used += 1
     role = m.Role(
         person_id=person.id,
@@ -268,7 +281,7 @@ async def redeem(
         object_id=role.id,
         details={"role": invite.role, "unit_id": invite.unit_id, "invite_id": invite.id},
     )
-    return Redemption(campaign, role, unit_name, already=False)
+    return Redemption(campaign, role, unit_name, already=False, first_admin=first_admin)
 
 
 async def _alert_admins(
@@ -316,3 +329,36 @@ async def has_admin(session: AsyncSession) -> bool:
         select(m.Role.id).where(m.Role.role == "admin", m.Role.revoked_at.is_(None)).limit(1)
     )
     return found is not None
+
+
+async def open_admin_invites(session: AsyncSession, now: datetime) -> list[m.Invite]:
+    """Return the admin invites that can still be redeemed, newest first."""
+    rows = await session.scalars(
+        select(m.Invite)
+        .where(m.Invite.role == "admin", m.Invite.revoked_at.is_(None))
+        .order_by(m.Invite.created_at.desc(), m.Invite.id.desc())
+    )
+    return [invite for invite in rows if invite_state(invite, now) == "active"]
+
+
+BOT_USERNAME_SETTING = "bot_username"
+
+
+def invite_link(username: str, code: str) -> str:
+    """Return the deep link that opens the bot with `/start CODE`."""
+    return f"https://t.me/{username}?start={code}"
+
+
+async def remember_username(session: AsyncSession, username: str, now: datetime) -> None:
+    """Cache the bot's username (from getMe), for invite links printed without a token.
+
+    An upsert: every `duban run` starting at the same moment writes it (issue 14 case 7).
+    """
+    await put_setting(session, BOT_USERNAME_SETTING, username, now=now)
+
+
+async def cached_username(session: AsyncSession) -> str | None:
+    """Return the bot's username as `duban run` or `invite` last learnt it, if ever."""
+    return await session.scalar(
+        select(m.Setting.value).where(m.Setting.key == BOT_USERNAME_SETTING)
+    )

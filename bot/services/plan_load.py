@@ -54,6 +54,7 @@ def plan_settings(plan: Plan) -> dict[str, Any]:
     """Return the campaign-wide settings stored beside the campaign."""
     weekly = plan.digest.weekly
     return {
+        "office": plan.office,
         "calendar": {
             "country": plan.calendar.country,
             "extra_holidays": sorted(d.isoformat() for d in plan.calendar.extra_holidays),
@@ -92,6 +93,7 @@ class _Sync:
         campaign_id: int,
         wanted: Sequence[tuple[str, dict[str, Any]]],
         derive: tuple[str, Callable[[dict[str, Any]], Any]] | None = None,
+        where: Sequence[Any] = (),
     ) -> dict[str, Any]:
         """Create, update, restore and archive rows; return them by key.
 
@@ -101,7 +103,7 @@ class _Sync:
         rows = {
             r.key: r
             for r in await self.session.scalars(
-                select(model).where(model.campaign_id == campaign_id)
+                select(model).where(model.campaign_id == campaign_id, *where)
             )
         }
         out: dict[str, Any] = {}
@@ -186,6 +188,12 @@ async def apply_plan(
         if campaign.archived_at is not None:
             campaign.archived_at = None
             report.restored["campaign"] = 1
+            # Archiving stopped its reminders; the planner looks at every assignment again.
+            await session.execute(
+                update(m.Assignment)
+                .where(m.Assignment.campaign_id == campaign.id, m.Assignment.archived_at.is_(None))
+                .values(next_check_at=now)
+            )
 
     sync = _Sync(session, report, now)
     cid = campaign.id
@@ -254,7 +262,8 @@ async def apply_plan(
                 )
             )
             position += 1
-    tasks = await sync.sync(m.Task, "tasks", cid, task_values)
+    # Tasks added in chat are not the plan's to change or archive (SPEC §4.6).
+    tasks = await sync.sync(m.Task, "tasks", cid, task_values, where=[m.Task.origin == "plan"])
 
     await _sync_assignments(session, plan, report, cid, units, tasks, now)
 
@@ -297,7 +306,9 @@ async def _sync_assignments(
                     m.Assignment.due_at,
                     m.Assignment.plan_due_at,
                     m.Assignment.archived_at,
-                ).where(m.Assignment.campaign_id == campaign_id)
+                )
+                .join(m.Task, m.Task.id == m.Assignment.task_id)
+                .where(m.Assignment.campaign_id == campaign_id, m.Task.origin == "plan")
             )
         )
     }

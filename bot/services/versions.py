@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
@@ -11,12 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.errors import DubanError
 from bot.services.access import Caller, OtherUnit
+from bot.services.export import files_of
 
 
 class NoSuchVersion(DubanError):
     """The version does not exist in the caller's campaign, or was archived."""
 
     key = "review.stale"
+
+
+@dataclass
+class VersionFile:
+    """One file of a version (an album has several), numbered from 1 in the order sent."""
+
+    position: int
+    kind: str  # document | photo | video | audio | voice
+    file_name: str | None
+    file_size: int | None
+    mime_type: str | None
 
 
 @dataclass
@@ -42,13 +54,20 @@ class Version:
     status: str  # the assignment's status now
     review: str | None = None
     review_reason: str | None = None
+    files: list[VersionFile] = field(default_factory=list)
 
 
 async def _attach_reviews(session: AsyncSession, versions: list[Version]) -> None:
+    """Add each version's latest review and its files."""
     ids = [v.submission_id for v in versions]
     if not ids:
         return
     by_id = {v.submission_id: v for v in versions}
+    for sid, rows in (await files_of(session, ids)).items():
+        by_id[sid].files = [
+            VersionFile(f.position, f.kind, f.file_name, f.file_size, f.mime_type) for f in rows
+        ]
+        by_id[sid].has_file = bool(rows)
     for review in await session.scalars(
         select(m.Review).where(m.Review.submission_id.in_(ids)).order_by(m.Review.created_at)
     ):
@@ -72,7 +91,7 @@ def _version(row: tuple[object, ...]) -> Version:
         file_name=sub.file_name,
         file_size=sub.file_size,
         mime_type=sub.mime_type,
-        has_file=bool(sub.file_id) and sub.kind in ("document", "photo"),
+        has_file=False,  # set with the files by _attach_reviews
         late=sub.late,
         submitted_at=sub.submitted_at,
         submitter=str(who) if who is not None else None,
@@ -141,8 +160,14 @@ def may_open_files(caller: Caller, unit_id: int) -> bool:
     return caller.is_office or unit_id in caller.unit_ids
 
 
-async def version_file(session: AsyncSession, caller: Caller, submission_id: int) -> Version:
-    """Return a version whose file the caller may open (NoSuchVersion / OtherUnit otherwise)."""
+async def version_file(
+    session: AsyncSession, caller: Caller, submission_id: int, position: int
+) -> tuple[Version, VersionFile, str]:
+    """Return (version, file, Telegram file_id) of one file the caller may open.
+
+    NoSuchVersion when the version or file does not exist in the caller's campaign;
+    OtherUnit when the caller may not open the unit's files (`may_open_files`).
+    """
     s, a = m.Submission, m.Assignment
     row = (
         await session.execute(
@@ -158,12 +183,17 @@ async def version_file(session: AsyncSession, caller: Caller, submission_id: int
     if row is None:
         raise NoSuchVersion()
     found = _version(tuple(row))
-    if not may_open_files(caller, found.unit_id) or not found.has_file:
-        raise OtherUnit() if not may_open_files(caller, found.unit_id) else NoSuchVersion()
-    return found
-
-
-async def file_id_of(session: AsyncSession, submission_id: int) -> str | None:
-    """Return the Telegram file_id of a version (call `version_file` first for the check)."""
-    query = select(m.Submission.file_id).where(m.Submission.id == submission_id)
-    return await session.scalar(query)
+    if not may_open_files(caller, found.unit_id):
+        raise OtherUnit()
+    stored = await session.scalar(
+        select(m.SubmissionFile).where(
+            m.SubmissionFile.submission_id == submission_id,
+            m.SubmissionFile.position == position,
+        )
+    )
+    if stored is None:
+        raise NoSuchVersion()
+    info = VersionFile(
+        stored.position, stored.kind, stored.file_name, stored.file_size, stored.mime_type
+    )
+    return found, info, stored.file_id

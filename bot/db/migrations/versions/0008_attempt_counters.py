@@ -1,7 +1,7 @@
 """attempt counters; feed tokens and invite hints stored as hashes only (issue 14)
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-29 16:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

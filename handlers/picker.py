@@ -1,0 +1,96 @@
+"""Choosing units for /assign and /notice: all, one kind, or units ticked on buttons.
+
+The choice lives in the open conversation (`target`, `chosen`, `page`), so any process can
+take the next press. Buttons: `wu:all`, `wu:k:<kind id>`, `wu:pick`, `wu:t:<unit id>`,
+`wu:p:<page>`, `wu:done`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db import models as m
+from bot.i18n import t
+from bot.services.access import Caller
+from handlers.common import Buttons, Ctx
+
+PAGE = 16  # unit buttons per page (two a row)
+
+
+async def _kinds(ctx: Ctx, caller: Caller) -> list[m.UnitKind]:
+    return list(
+        await ctx.session.scalars(
+            select(m.UnitKind)
+            .where(m.UnitKind.campaign_id == caller.campaign.id, m.UnitKind.archived_at.is_(None))
+            .order_by(m.UnitKind.position)
+        )
+    )
+
+
+async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
+    return list(
+        await ctx.session.scalars(
+            select(m.Unit)
+            .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
+            .order_by(m.Unit.position)
+        )
+    )
+
+
+async def target_buttons(ctx: Ctx, caller: Caller) -> Buttons:
+    """Return the first choice: all units, each kind, or choose units one by one."""
+    rows: list[list[tuple[str, str]]] = [[(t("work.units_all", ctx.lang), "wu:all")]]
+    rows += [
+        [(t("work.units_kind", ctx.lang, kind=kind.name), f"wu:k:{kind.id}")]
+        for kind in await _kinds(ctx, caller)
+    ]
+    rows.append([(t("work.units_pick", ctx.lang), "wu:pick")])
+    rows.append([(t("work.cancel_button", ctx.lang), "wc:no")])
+    return rows
+
+
+async def pick_buttons(ctx: Ctx, caller: Caller, data: dict[str, Any]) -> Buttons:
+    """Return one page of unit toggles with paging and Done."""
+    units = await _units(ctx, caller)
+    chosen = set(data.get("chosen") or [])
+    pages = max(1, -(-len(units) // PAGE))
+    page = min(max(0, int(data.get("page") or 0)), pages - 1)
+    shown = units[page * PAGE : (page + 1) * PAGE]
+    rows: list[list[tuple[str, str]]] = []
+    for i in range(0, len(shown), 2):
+        rows.append(
+            [
+                (
+                    str(
+                        t(
+                            "work.unit_on" if u.id in chosen else "work.unit_off",
+                            ctx.lang,
+                            unit=u.name,
+                        )
+                    ),
+                    f"wu:t:{u.id}",
+                )
+                for u in shown[i : i + 2]
+            ]
+        )
+    paging: list[tuple[str, str]] = []
+    if page > 0:
+        paging.append((t("work.units_prev", ctx.lang), f"wu:p:{page - 1}"))
+    if page < pages - 1:
+        paging.append((t("work.units_next", ctx.lang), f"wu:p:{page + 1}"))
+    if paging:
+        rows.append(paging)
+    rows.append(
+        [
+            (t("work.units_done", ctx.lang, count=len(chosen)), "wu:done"),
+            (t("work.cancel_button", ctx.lang), "wc:no"),
+        ]
+    )
+    return rows
+
+
+async def unit_ids_of(ctx: Ctx, caller: Caller) -> set[int]:
+    """Return the ids of the campaign's live units (to check a pressed toggle)."""
+    return {u.id for u in await _units(ctx, caller)}

@@ -1,0 +1,230 @@
+"""/report: a unit's report to the office outside any task, and the office's accept / return.
+
+The contact sends text, files or an album in as many messages as they like; the draft grows
+in the open conversation until they press Send (`rs:ok`; `rs:no` cancels). The office gets
+it with `rp:ok:<id>` / `rp:ret:<id>`; a return asks for the reason as the next message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from telegram import Message, Update
+from telegram.ext import BaseHandler
+
+from bot.db import models as m
+from bot.errors import StaleButton
+from bot.i18n import t
+from bot.services import conversations
+from bot.services.unit_reports import (
+    MAX_FILES,
+    EmptyReport,
+    create_report,
+    decide_report,
+    file_entry,
+    pending_report,
+)
+from handlers.common import Context, Ctx, Reply, button, button_id, command
+
+KIND = "report"
+REASON = "report_reason"
+TEXT_LIMIT = 20000  # characters a draft keeps (several messages joined)
+
+
+async def start(ctx: Ctx) -> None:
+    """Open a report for the caller's unit (a choice of unit if they have several)."""
+    caller = ctx.need_caller()
+    caller.require_unit()
+    if len(caller.unit_ids) > 1:
+        units = [await ctx.session.get(m.Unit, uid) for uid in caller.unit_ids]
+        ctx.say(
+            t("work.report_pick_unit", ctx.lang),
+            [[(u.name, f"ru:{u.id}")] for u in units if u is not None],
+        )
+        return
+    await _open(ctx, caller.unit_ids[0])
+
+
+async def _open(ctx: Ctx, unit_id: int) -> None:
+    assert ctx.person is not None
+    await conversations.begin(
+        ctx.session,
+        ctx.person.id,
+        ctx.chat_id,
+        KIND,
+        {"unit_id": unit_id, "text": "", "files": []},
+        ctx.now,
+    )
+    ctx.say(t("work.report_ask", ctx.lang))
+
+
+async def on_unit(ctx: Ctx) -> None:
+    """Open a report for the chosen unit (ru:<unit id>), one of the caller's own."""
+    caller = ctx.need_caller()
+    unit_id = button_id(ctx, "ru:")
+    if unit_id not in caller.unit_ids:
+        raise StaleButton()
+    await _open(ctx, unit_id)
+
+
+def _file_of(message: Message) -> dict[str, Any] | None:
+    if message.document is not None:
+        d = message.document
+        return file_entry(
+            "document",
+            d.file_id,
+            file_unique_id=d.file_unique_id,
+            file_name=d.file_name,
+            file_size=d.file_size,
+            mime_type=d.mime_type,
+        )
+    if message.photo:
+        p = message.photo[-1]
+        return file_entry(
+            "photo", p.file_id, file_unique_id=p.file_unique_id, file_size=p.file_size
+        )
+    for kind in ("video", "audio", "voice"):
+        media = getattr(message, kind)
+        if media is not None:
+            return file_entry(
+                kind,
+                media.file_id,
+                file_unique_id=media.file_unique_id,
+                file_name=getattr(media, "file_name", None),
+                file_size=media.file_size,
+                mime_type=media.mime_type,
+            )
+    return None
+
+
+async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:
+    """Add a message (text, caption, file) to the open report draft."""
+    caller = ctx.need_caller()
+    caller.require_unit()
+    message = ctx.update.effective_message
+    assert message is not None and ctx.person is not None
+    entry = _file_of(message)
+    text = (message.text or message.caption or "").strip()
+    if entry is None and not text:
+        ctx.say(t("work.report_unsupported", ctx.lang))
+        return
+    # An album's messages may be handled at once: read the draft under a row lock
+    # (PostgreSQL; SQLite's writes are serialised already) so that no file is lost.
+    found = await ctx.session.scalar(
+        select(m.Conversation)
+        .where(m.Conversation.person_id == ctx.person.id, m.Conversation.chat_id == ctx.chat_id)
+        .with_for_update()
+    )
+    if found is None or found.kind != KIND:
+        raise StaleButton()
+    data = dict(found.data)
+    files = list(data.get("files") or [])
+    if entry is not None and len(files) < MAX_FILES:
+        files.append(entry)
+    joined = "\n".join(x for x in (str(data.get("text") or ""), text) if x)[:TEXT_LIMIT]
+    found.data = {**data, "text": joined, "files": files}
+    found.updated_at = ctx.now
+    found.expires_at = ctx.now + conversations.TTL
+    ctx.say(
+        t(
+            "work.report_got",
+            ctx.lang,
+            files=len(files),
+            text=t("work.report_has_text", ctx.lang) if joined else "",
+        ),
+        [
+            [
+                (t("work.report_send_button", ctx.lang), "rs:ok"),
+                (t("work.cancel_button", ctx.lang), "rs:no"),
+            ]
+        ],
+    )
+
+
+async def on_send(ctx: Ctx) -> None:
+    """Send the draft to the office (rs:ok) or drop it (rs:no)."""
+    caller = ctx.need_caller()
+    query = ctx.update.callback_query
+    assert query is not None and ctx.person is not None
+    found = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
+    if found is None or found.kind != KIND or query.data not in ("rs:ok", "rs:no"):
+        raise StaleButton()
+    data = dict(found.data)
+    if query.data == "rs:no":
+        await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+        ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
+        return
+    if not data.get("text") and not data.get("files"):
+        raise EmptyReport()
+    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    report = await create_report(
+        ctx.session,
+        caller,
+        int(data["unit_id"]),
+        text=str(data.get("text") or ""),
+        files=list(data.get("files") or []),
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.replies.append(Reply(t("work.report_sent", ctx.lang, files=len(report.files)), edit=True))
+
+
+async def on_accept(ctx: Ctx) -> None:
+    """Accept a report (rp:ok:<report id>)."""
+    caller = ctx.need_caller()
+    _, unit = await decide_report(
+        ctx.session,
+        caller,
+        button_id(ctx, "rp:ok:"),
+        accept=True,
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    text = t("work.report_accept_done", ctx.lang, unit=unit.name, who=caller.person.name)
+    ctx.replies.append(Reply(text, toast=text))
+
+
+async def on_return(ctx: Ctx) -> None:
+    """Ask for the reason of returning a report (rp:ret:<report id>)."""
+    caller = ctx.need_caller()
+    report, unit = await pending_report(ctx.session, caller, button_id(ctx, "rp:ret:"))
+    assert ctx.person is not None
+    await conversations.begin(
+        ctx.session, ctx.person.id, ctx.chat_id, REASON, {"report_id": report.id}, ctx.now
+    )
+    ctx.say(t("work.report_ask_reason", ctx.lang, unit=unit.name))
+
+
+async def take_reason(ctx: Ctx, data: dict[str, Any], reason: str) -> None:
+    """Complete a report's return with the reason typed."""
+    caller = ctx.need_caller()
+    assert ctx.person is not None
+    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    report_id = data.get("report_id")
+    if not isinstance(report_id, int):
+        raise StaleButton()
+    _, unit = await decide_report(
+        ctx.session,
+        caller,
+        report_id,
+        accept=False,
+        reason=reason.strip()[:1000],
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.say(t("work.report_return_done", ctx.lang, unit=unit.name))
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the /report handlers and their buttons."""
+    return [
+        command("report", start),
+        button(r"^ru:", on_unit),
+        button(r"^rs:", on_send),
+        button(r"^rp:ok:", on_accept),
+        button(r"^rp:ret:", on_return),
+    ]

@@ -1,0 +1,605 @@
+"""/assign and /notice: work the office adds in the chat (SPEC §4.6).
+
+Both are short conversations kept in the database (any process takes the next step):
+
+- /assign: title → deadline → evidence (`we:<kind>`) → units (handlers.picker) →
+  instructions (text, file, or `wi:skip`) → confirm (`wc:ok` / `wc:no`).
+- /notice: content (text or file; `/notice TEXT` gives it at once) → units → optional
+  deadline (text or `wd:none`) → confirm. `/notice` alone lists notices (`nv:<id>` opens
+  one; `nrm:<id>` reminds the units not yet received); `nr:<notice>:<unit>` is 收到.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any
+
+from telegram import Message, Update
+from telegram.ext import BaseHandler
+
+from bot.db import models as m
+from bot.errors import StaleButton
+from bot.i18n import Markup, format_moment, t
+from bot.services import conversations
+from bot.services.adhoc import (
+    EVIDENCE,
+    add_task,
+    clean_title,
+    live_phases,
+    phase_for,
+    read_deadline,
+    target_units,
+)
+from bot.services.notices import (
+    EmptyNotice,
+    NoticeFile,
+    create_notice,
+    list_notices,
+    notice_state,
+    receive,
+    remind_again,
+    title_of,
+)
+from handlers.common import Context, Ctx, Reply, button, button_id, command, parse_id
+from handlers.picker import pick_buttons, target_buttons, unit_ids_of
+
+ASSIGN = "assign"
+NOTICE = "notice"
+KINDS = (ASSIGN, NOTICE)
+
+
+async def _open(ctx: Ctx, kind: str, step: str, data: dict[str, Any]) -> None:
+    assert ctx.person is not None
+    await conversations.begin(
+        ctx.session, ctx.person.id, ctx.chat_id, kind, {**data, "step": step}, ctx.now
+    )
+
+
+async def _current(ctx: Ctx, *steps: str) -> tuple[str, dict[str, Any]]:
+    """Return the open /assign or /notice conversation in one of `steps`; else a stale button."""
+    assert ctx.person is not None
+    found = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
+    if found is None or found.kind not in KINDS or found.data.get("step") not in steps:
+        raise StaleButton()
+    return found.kind, dict(found.data)
+
+
+def _due_text(ctx: Ctx, iso: str | None) -> str:
+    if not iso:
+        return t("work.notice_no_deadline_text", ctx.lang)
+    caller = ctx.need_caller()
+    return format_moment(datetime.fromisoformat(iso), caller.campaign.timezone, ctx.lang)
+
+
+# -- /assign ------------------------------------------------------------------------------
+
+
+async def assign(ctx: Ctx) -> None:
+    """Start a new task: ask its title (or take it from the command's arguments)."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    title = " ".join(ctx.context.args or []).strip()
+    if title:
+        title = clean_title(title)
+        await _open(ctx, ASSIGN, "deadline", {"title": title})
+        ctx.say(t("work.assign_deadline", ctx.lang, title=title))
+        return
+    await _open(ctx, ASSIGN, "title", {})
+    ctx.say(t("work.assign_title", ctx.lang))
+
+
+def _evidence_buttons(ctx: Ctx) -> list[list[tuple[str, str]]]:
+    rows: list[list[tuple[str, str]]] = [
+        [(t(f"work.evidence_{e}", ctx.lang), f"we:{e}")] for e in EVIDENCE
+    ]
+    return [*rows, [(t("work.cancel_button", ctx.lang), "wc:no")]]
+
+
+async def _assign_message(ctx: Ctx, data: dict[str, Any], message: Message) -> None:
+    caller = ctx.need_caller()
+    caller.require_office()
+    step = data.get("step")
+    text = (message.text or message.caption or "").strip()
+    if step == "title" and message.text:
+        title = clean_title(text)
+        await _open(ctx, ASSIGN, "deadline", {**data, "title": title})
+        ctx.say(t("work.assign_deadline", ctx.lang, title=title))
+        return
+    if step == "deadline" and message.text:
+        due = await read_deadline(ctx.session, caller.campaign, text, now=ctx.now)
+        await _open(ctx, ASSIGN, "evidence", {**data, "due": due.isoformat()})
+        ctx.say(t("work.assign_evidence", ctx.lang, title=data["title"]), _evidence_buttons(ctx))
+        return
+    if step == "instructions" and (message.text or message.document):
+        extra: dict[str, Any] = {"description": text}
+        if message.document is not None:
+            extra |= {
+                "file_id": message.document.file_id,
+                "file_name": message.document.file_name or "",
+            }
+        await _open(ctx, ASSIGN, "confirm", {**data, **extra})
+        await _assign_confirm(ctx, {**data, **extra})
+        return
+    await _reprompt(ctx, ASSIGN, data)
+
+
+async def _assign_confirm(ctx: Ctx, data: dict[str, Any]) -> None:
+    caller = ctx.need_caller()
+    units = await target_units(
+        ctx.session, caller.campaign.id, data["target"], data.get("chosen") or []
+    )
+    phase = phase_for(caller.campaign, await live_phases(ctx.session, caller.campaign.id), ctx.now)
+    if data.get("file_id"):
+        instructions = t("work.file_instructions", ctx.lang, name=data.get("file_name") or "")
+    else:
+        instructions = data.get("description") or t("work.no_instructions", ctx.lang)
+    ctx.say(
+        t(
+            "work.assign_confirm",
+            ctx.lang,
+            title=data["title"],
+            due=_due_text(ctx, data["due"]),
+            evidence=t(f"work.evidence_{data['evidence']}", ctx.lang),
+            units=len(units),
+            instructions=str(instructions)[:500],
+            phase=phase.name,
+        ),
+        [
+            [
+                (t("work.confirm_button", ctx.lang, count=len(units)), "wc:ok"),
+                (t("work.cancel_button", ctx.lang), "wc:no"),
+            ]
+        ],
+    )
+
+
+async def on_evidence(ctx: Ctx) -> None:
+    """Take the evidence (we:<file|text|any|none>) and ask for the units."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    kind, data = await _current(ctx, "evidence")
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    evidence = query.data.removeprefix("we:")
+    if kind != ASSIGN or evidence not in EVIDENCE:
+        raise StaleButton()
+    await _open(ctx, ASSIGN, "units", {**data, "evidence": evidence})
+    ctx.say(
+        t("work.assign_units", ctx.lang, title=data["title"]), await target_buttons(ctx, caller)
+    )
+
+
+async def on_skip(ctx: Ctx) -> None:
+    """Add no instructions (wi:skip) and show the summary to confirm."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    kind, data = await _current(ctx, "instructions")
+    if kind != ASSIGN:
+        raise StaleButton()
+    await _open(ctx, ASSIGN, "confirm", data)
+    await _assign_confirm(ctx, data)
+
+
+async def _assign_finish(ctx: Ctx, data: dict[str, Any]) -> None:
+    caller = ctx.need_caller()
+    units = await target_units(
+        ctx.session, caller.campaign.id, data["target"], data.get("chosen") or []
+    )
+    added = await add_task(
+        ctx.session,
+        caller.campaign,
+        title=data["title"],
+        due_at=datetime.fromisoformat(data["due"]),
+        evidence=data["evidence"],
+        units=units,
+        description=str(data.get("description") or ""),
+        file_id=data.get("file_id"),
+        file_name=data.get("file_name"),
+        actor=f"person:{caller.person.id}",
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.replies.append(
+        Reply(
+            t(
+                "work.assign_done",
+                ctx.lang,
+                title=added.task.title,
+                due=format_moment(added.task.due_at, caller.campaign.timezone, ctx.lang),
+                count=added.units,
+            ),
+            edit=True,
+        )
+    )
+
+
+# -- the unit picker ----------------------------------------------------------------------
+
+
+async def on_units(ctx: Ctx) -> None:
+    """Choose the units: wu:all, wu:k:<kind>, wu:pick, wu:t:<unit>, wu:p:<page>, wu:done."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    kind, data = await _current(ctx, "units")
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    action = parts[1] if len(parts) > 1 else ""
+    if action == "all" and len(parts) == 2:
+        await _units_chosen(ctx, kind, {**data, "target": "all"})
+    elif action == "k" and len(parts) == 3:
+        kind_id = parse_id(parts[2])
+        found = await ctx.session.get(m.UnitKind, kind_id)
+        if found is None or found.campaign_id != caller.campaign.id:
+            raise StaleButton()
+        await _units_chosen(ctx, kind, {**data, "target": f"kind:{kind_id}"})
+    elif action in ("pick", "p", "t") and len(parts) == (2 if action == "pick" else 3):
+        chosen = list(data.get("chosen") or [])
+        page = int(data.get("page") or 0)
+        if action == "p":
+            page = parse_id(parts[2])
+        if action == "t":
+            unit_id = parse_id(parts[2])
+            if unit_id not in await unit_ids_of(ctx, caller):
+                raise StaleButton()
+            chosen = (
+                [u for u in chosen if u != unit_id] if unit_id in chosen else [*chosen, unit_id]
+            )
+        data = {**data, "chosen": chosen, "page": page, "target": "units"}
+        await _open(ctx, kind, "units", data)
+        ctx.replies.append(
+            Reply(
+                t("work.units_pick_title", ctx.lang, count=len(chosen)),
+                await pick_buttons(ctx, caller, data),
+                edit=True,
+            )
+        )
+    elif action == "done" and len(parts) == 2:
+        await _units_chosen(ctx, kind, {**data, "target": "units"})
+    else:
+        raise StaleButton()
+
+
+async def _units_chosen(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
+    caller = ctx.need_caller()
+    # Refuses an empty choice in one line; the conversation stays at the units step.
+    await target_units(ctx.session, caller.campaign.id, data["target"], data.get("chosen") or [])
+    if kind == ASSIGN:
+        await _open(ctx, ASSIGN, "instructions", data)
+        ctx.say(
+            t("work.assign_instructions", ctx.lang),
+            [
+                [
+                    (t("work.skip_button", ctx.lang), "wi:skip"),
+                    (t("work.cancel_button", ctx.lang), "wc:no"),
+                ]
+            ],
+        )
+        return
+    await _open(ctx, NOTICE, "deadline", data)
+    ctx.say(
+        t("work.notice_ask_deadline", ctx.lang),
+        [
+            [
+                (t("work.notice_no_deadline", ctx.lang), "wd:none"),
+                (t("work.cancel_button", ctx.lang), "wc:no"),
+            ]
+        ],
+    )
+
+
+async def _reprompt(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
+    """Repeat what the open step expects (a message that does not fit it)."""
+    caller = ctx.need_caller()
+    step = data.get("step")
+    prompts: dict[tuple[str, str], str] = {
+        (ASSIGN, "title"): "work.assign_title",
+        (ASSIGN, "deadline"): "work.assign_deadline",
+        (ASSIGN, "instructions"): "work.assign_instructions",
+        (NOTICE, "content"): "work.notice_ask_content",
+        (NOTICE, "deadline"): "work.notice_ask_deadline",
+    }
+    key = prompts.get((kind, str(step)))
+    if key is not None:
+        ctx.say(t(key, ctx.lang, title=data.get("title", "")))
+        return
+    if step == "evidence":
+        ctx.say(t("work.assign_evidence", ctx.lang, title=data["title"]), _evidence_buttons(ctx))
+    elif step == "units":
+        ctx.say(t("work.notice_units", ctx.lang), await target_buttons(ctx, caller))
+    elif kind == ASSIGN:
+        await _assign_confirm(ctx, data)
+    else:
+        await _notice_confirm(ctx, data)
+
+
+# -- confirm / cancel ---------------------------------------------------------------------
+
+
+async def on_confirm(ctx: Ctx) -> None:
+    """Finish (wc:ok at the confirm step) or cancel (wc:no, at any step)."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    query = ctx.update.callback_query
+    assert query is not None and ctx.person is not None
+    if query.data == "wc:no":
+        await _current(
+            ctx, "title", "deadline", "evidence", "units", "instructions", "content", "confirm"
+        )
+        await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+        ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
+        return
+    if query.data != "wc:ok":
+        raise StaleButton()
+    kind, data = await _current(ctx, "confirm")
+    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    if kind == ASSIGN:
+        await _assign_finish(ctx, data)
+    else:
+        await _notice_finish(ctx, data)
+
+
+# -- /notice ------------------------------------------------------------------------------
+
+
+async def notice(ctx: Ctx) -> None:
+    """List notices (office and leaders); `/notice TEXT` (office) starts a new one."""
+    caller = ctx.need_caller()
+    caller.require_overseer()
+    text = " ".join(ctx.context.args or []).strip()
+    if text:
+        caller.require_office()
+        message = ctx.update.effective_message
+        # Keep the office's line breaks: the text after the command, as typed.
+        raw = (message.text or "") if message else ""
+        body = raw.split(None, 1)[1].strip() if len(raw.split(None, 1)) > 1 else text
+        await _open(ctx, NOTICE, "units", {"text": body, "file": None})
+        ctx.say(t("work.notice_units", ctx.lang), await target_buttons(ctx, caller))
+        return
+    summaries = await list_notices(ctx.session, caller.campaign.id)
+    tz = caller.campaign.timezone
+    rows: list[list[tuple[str, str]]] = [
+        [
+            (
+                t(
+                    "work.notice_open_button",
+                    ctx.lang,
+                    title=title_of(s.notice, 20),
+                    received=s.received,
+                    total=s.total,
+                ),
+                f"nv:{s.notice.id}",
+            )
+        ]
+        for s in summaries
+    ]
+    if caller.is_office:
+        rows.append([(t("work.notice_new_button", ctx.lang), "wn:new")])
+    if not summaries:
+        ctx.say(t("work.notice_none", ctx.lang), rows or None)
+        return
+    lines = [t("work.notice_list_title", ctx.lang, count=len(summaries))]
+    lines += [
+        t(
+            "work.notice_line",
+            ctx.lang,
+            title=title_of(s.notice),
+            moment=format_moment(s.notice.created_at, tz, ctx.lang),
+            received=s.received,
+            total=s.total,
+        )
+        for s in summaries
+    ]
+    ctx.say("\n".join(lines), rows)
+
+
+async def on_new_notice(ctx: Ctx) -> None:
+    """Ask for a new notice's content (wn:new)."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    await _open(ctx, NOTICE, "content", {"file": None})
+    ctx.say(t("work.notice_ask_content", ctx.lang))
+
+
+async def _notice_message(ctx: Ctx, data: dict[str, Any], message: Message) -> None:
+    caller = ctx.need_caller()
+    caller.require_office()
+    step = data.get("step")
+    if step == "content":
+        file: dict[str, Any] | None = None
+        if message.document is not None:
+            file = {
+                "kind": "document",
+                "file_id": message.document.file_id,
+                "file_name": message.document.file_name,
+            }
+        elif message.photo:
+            file = {"kind": "photo", "file_id": message.photo[-1].file_id, "file_name": None}
+        text = (message.text or message.caption or "").strip()
+        if not text and file is None:
+            raise EmptyNotice()
+        await _open(ctx, NOTICE, "units", {**data, "text": text, "file": file})
+        ctx.say(t("work.notice_units", ctx.lang), await target_buttons(ctx, caller))
+        return
+    if step == "deadline" and message.text:
+        due = await read_deadline(ctx.session, caller.campaign, message.text, now=ctx.now)
+        data = {**data, "due": due.isoformat()}
+        await _open(ctx, NOTICE, "confirm", data)
+        await _notice_confirm(ctx, data)
+        return
+    await _reprompt(ctx, NOTICE, data)
+
+
+async def on_no_deadline(ctx: Ctx) -> None:
+    """Send the notice without a deadline (wd:none): show the summary to confirm."""
+    caller = ctx.need_caller()
+    caller.require_office()
+    kind, data = await _current(ctx, "deadline")
+    if kind != NOTICE:
+        raise StaleButton()
+    data = {**data, "due": None}
+    await _open(ctx, NOTICE, "confirm", data)
+    await _notice_confirm(ctx, data)
+
+
+async def _notice_confirm(ctx: Ctx, data: dict[str, Any]) -> None:
+    caller = ctx.need_caller()
+    units = await target_units(
+        ctx.session, caller.campaign.id, data["target"], data.get("chosen") or []
+    )
+    file = data.get("file")
+    what = Markup(html.escape(str(data.get("text") or "")[:200], quote=False))
+    if file:
+        name = t("work.notice_file", ctx.lang, name=file.get("file_name") or "")
+        what = Markup(f"{name} {what}".strip())
+    ctx.say(
+        t(
+            "work.notice_confirm",
+            ctx.lang,
+            what=what,
+            units=len(units),
+            deadline=_due_text(ctx, data.get("due")),
+        ),
+        [
+            [
+                (t("work.confirm_button", ctx.lang, count=len(units)), "wc:ok"),
+                (t("work.cancel_button", ctx.lang), "wc:no"),
+            ]
+        ],
+    )
+
+
+async def _notice_finish(ctx: Ctx, data: dict[str, Any]) -> None:
+    caller = ctx.need_caller()
+    units = await target_units(
+        ctx.session, caller.campaign.id, data["target"], data.get("chosen") or []
+    )
+    raw = data.get("file")
+    file = NoticeFile(raw["kind"], raw["file_id"], raw.get("file_name")) if raw else None
+    due = data.get("due")
+    _, messages = await create_notice(
+        ctx.session,
+        caller,
+        text=str(data.get("text") or ""),
+        file=file,
+        units=units,
+        deadline_at=datetime.fromisoformat(due) if due else None,
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    ctx.replies.append(
+        Reply(t("work.notice_sent", ctx.lang, units=len(units), messages=messages), edit=True)
+    )
+
+
+async def on_view(ctx: Ctx) -> None:
+    """Show one notice's receipts (nv:<notice id>), with "remind again" for the office."""
+    caller = ctx.need_caller()
+    state = await notice_state(ctx.session, caller, button_id(ctx, "nv:"))
+    tz = caller.campaign.timezone
+    notice = state.notice
+    deadline = (
+        t("work.notice_deadline", ctx.lang, due=format_moment(notice.deadline_at, tz, ctx.lang))
+        if notice.deadline_at
+        else ""
+    )
+    total = len(state.received) + len(state.missing)
+    lines = [
+        t(
+            "work.notice_state_title",
+            ctx.lang,
+            title=title_of(notice, 60),
+            moment=format_moment(notice.created_at, tz, ctx.lang),
+            deadline=deadline,
+            received=len(state.received),
+            total=total,
+        )
+    ]
+    if state.received:
+        lines.append(t("work.notice_received_head", ctx.lang, count=len(state.received)))
+        lines += [
+            t(
+                "work.notice_received_line",
+                ctx.lang,
+                unit=unit.name,
+                who=who,
+                moment=format_moment(at, tz, ctx.lang),
+            )
+            for unit, who, at in state.received
+        ]
+    if state.missing:
+        lines.append(t("work.notice_missing_head", ctx.lang, count=len(state.missing)))
+        lines += [t("work.notice_missing_line", ctx.lang, unit=u.name) for u in state.missing]
+    buttons = None
+    if caller.is_office and state.missing:
+        buttons = [
+            [(t("work.remind_button", ctx.lang, count=len(state.missing)), f"nrm:{notice.id}")]
+        ]
+    ctx.say("\n".join(lines), buttons)
+
+
+async def on_remind(ctx: Ctx) -> None:
+    """Send the notice again to the units not yet received (nrm:<notice id>)."""
+    caller = ctx.need_caller()
+    units, messages = await remind_again(
+        ctx.session,
+        caller,
+        button_id(ctx, "nrm:"),
+        now=ctx.now,
+        default_language=ctx.rt.default_language,
+    )
+    ctx.pushed = True
+    text = t("work.notice_reminded", ctx.lang, units=units, messages=messages)
+    ctx.replies.append(Reply(text, toast=text))
+
+
+async def on_received(ctx: Ctx) -> None:
+    """Record 收到 (nr:<notice id>:<unit id>) for the presser's own unit only."""
+    caller = ctx.need_caller()
+    query = ctx.update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    if len(parts) != 3:
+        raise StaleButton()
+    got = await receive(ctx.session, caller, parse_id(parts[1]), parse_id(parts[2]), now=ctx.now)
+    if got.first:
+        text = t("work.received_done", ctx.lang, unit=got.unit.name)
+    else:
+        text = t(
+            "work.received_before",
+            ctx.lang,
+            unit=got.unit.name,
+            who=got.who,
+            moment=format_moment(got.at, caller.campaign.timezone, ctx.lang),
+        )
+    ctx.replies.append(Reply(text, toast=text))
+
+
+async def take_message(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
+    """Take a message of an open /assign or /notice conversation."""
+    message = ctx.update.effective_message
+    assert message is not None
+    if kind == ASSIGN:
+        await _assign_message(ctx, data, message)
+    else:
+        await _notice_message(ctx, data, message)
+
+
+def handlers() -> list[BaseHandler[Update, Context, None]]:
+    """Return the /assign and /notice handlers and their buttons."""
+    return [
+        command("assign", assign),
+        command("notice", notice),
+        button(r"^we:", on_evidence),
+        button(r"^wu:", on_units),
+        button(r"^wi:skip$", on_skip),
+        button(r"^wd:none$", on_no_deadline),
+        button(r"^wc:", on_confirm),
+        button(r"^wn:new$", on_new_notice),
+        button(r"^nv:", on_view),
+        button(r"^nrm:", on_remind),
+        button(r"^nr:", on_received),
+    ]
