@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import BOT_USERNAME_SETTING, remember_username
+from bot.app import remember_username
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.invites import BOT_USERNAME_SETTING
 from bot.services.people import touch_person
 from sandbox.botapi import LocalBotAPI
 from tests.cli import clean_env
