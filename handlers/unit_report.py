@@ -22,10 +22,10 @@ from bot.services.unit_reports import (
     EmptyReport,
     create_report,
     decide_report,
-    file_entry,
     pending_report,
 )
 from handlers.common import Context, Ctx, Reply, button, button_id, command
+from handlers.submit import file_of
 
 KIND = "report"
 REASON = "report_reason"
@@ -69,33 +69,9 @@ async def on_unit(ctx: Ctx) -> None:
 
 
 def _file_of(message: Message) -> dict[str, Any] | None:
-    if message.document is not None:
-        d = message.document
-        return file_entry(
-            "document",
-            d.file_id,
-            file_unique_id=d.file_unique_id,
-            file_name=d.file_name,
-            file_size=d.file_size,
-            mime_type=d.mime_type,
-        )
-    if message.photo:
-        p = message.photo[-1]
-        return file_entry(
-            "photo", p.file_id, file_unique_id=p.file_unique_id, file_size=p.file_size
-        )
-    for kind in ("video", "audio", "voice"):
-        media = getattr(message, kind)
-        if media is not None:
-            return file_entry(
-                kind,
-                media.file_id,
-                file_unique_id=media.file_unique_id,
-                file_name=getattr(media, "file_name", None),
-                file_size=media.file_size,
-                mime_type=media.mime_type,
-            )
-    return None
+    """Return the file a message carries, as a report stores it (one reader for every kind)."""
+    ref = file_of(message)
+    return ref.to_json() if ref is not None else None
 
 
 async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from bot.services.adhoc import (
     read_deadline,
     target_units,
 )
+from bot.services.audit import record
 from bot.services.notices import (
     EmptyNotice,
     NoticeFile,
@@ -49,10 +50,24 @@ NOTICE = "notice"
 KINDS = (ASSIGN, NOTICE)
 
 
+# What the audit keeps of each step (a notice's text and files stay in the notice itself).
+AUDITED = ("title", "due", "evidence", "target", "chosen")
+
+
 async def _open(ctx: Ctx, kind: str, step: str, data: dict[str, Any]) -> None:
+    """Move the conversation to `step` and audit the step (SPEC §4.6: every step is)."""
     assert ctx.person is not None
     await conversations.begin(
         ctx.session, ctx.person.id, ctx.chat_id, kind, {**data, "step": step}, ctx.now
+    )
+    caller = ctx.need_caller()
+    record(
+        ctx.session,
+        at=ctx.now,
+        actor=f"person:{ctx.person.id}",
+        action=f"{kind}.step",
+        campaign_id=caller.campaign.id,
+        details={"step": step, **{k: data[k] for k in AUDITED if data.get(k) is not None}},
     )
 
 
@@ -325,10 +340,17 @@ async def on_confirm(ctx: Ctx) -> None:
     query = ctx.update.callback_query
     assert query is not None and ctx.person is not None
     if query.data == "wc:no":
-        await _current(
+        kind, _ = await _current(
             ctx, "title", "deadline", "evidence", "units", "instructions", "content", "confirm"
         )
         await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+        record(
+            ctx.session,
+            at=ctx.now,
+            actor=f"person:{ctx.person.id}",
+            action=f"{kind}.cancel",
+            campaign_id=caller.campaign.id,
+        )
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return
     if query.data != "wc:ok":

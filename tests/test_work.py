@@ -351,6 +351,30 @@ async def test_cancel_at_any_step_keeps_nothing(h: Harness) -> None:
     async with h.db.read() as session:
         assert await session.scalar(select(m.Task).where(m.Task.origin == "chat")) is None
         assert await session.scalar(select(m.Conversation)) is None
+        # Every step was audited, and the cancel.
+        actions = list(
+            await session.scalars(
+                select(m.AuditLog.action)
+                .where(m.AuditLog.action.like("assign.%"))
+                .order_by(m.AuditLog.id)
+            )
+        )
+        steps = list(
+            await session.scalars(
+                select(m.AuditLog.details)
+                .where(m.AuditLog.action == "assign.step")
+                .order_by(m.AuditLog.id)
+            )
+        )
+    assert actions[-1] == "assign.cancel"
+    assert [d["step"] for d in steps] == [
+        "deadline",
+        "evidence",
+        "units",
+        "instructions",
+        "confirm",
+    ]
+    assert steps[-1]["title"] == "要取消的任务" and steps[-1]["target"] == "all"
 
 
 async def test_the_digest_counts_new_reports_and_open_notices(h: Harness) -> None:
