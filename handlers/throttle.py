@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from bot.i18n import t
+from bot.services.people import holds_role
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,10 @@ class Budget:
     every: float
 
 
-# A registered person: a short burst, then one update a second (Telegram's own pace into
-# one chat, so every handled update can be answered).
-PERSON = Budget(burst=5, every=1.0)
+# A registered person: a burst of ten (an office clicking through /assign's steps sends
+# seven updates in a few seconds), then one update a second (Telegram's own pace into one
+# chat, so every handled update can be answered).
+PERSON = Budget(burst=10, every=1.0)
 # A stranger (or an account not seen yet by this process): enough to redeem an invite code
 # and to retry a mistyped one, then one update every 20 s.
 STRANGER = Budget(burst=3, every=20.0)
@@ -125,6 +128,10 @@ class Throttle:
             self._answered = {k: v for k, v in self._answered.items() if k[0] != user_id}
         self._forget_some(self._registered)
 
+    def known(self, user_id: int) -> bool:
+        """Return whether this process has learnt whether the person holds a role."""
+        return user_id in self._registered
+
     def registered(self, user_id: int) -> bool:
         """Return whether the person is known to hold a role."""
         return self._registered.get(user_id, False)
@@ -194,12 +201,20 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return  # membership changes are Telegram's, not a person's, and cost nothing
     group = chat.type in ("group", "supergroup")
     throttle = throttle_of(context.application.bot_data)
+    runtime = context.application.bot_data.get("runtime")
+    if not throttle.known(user.id) and runtime is not None:
+        # Once per person and process (after a restart, in another webhook process): one
+        # indexed read, so a registered person never gets a stranger's budget.
+        try:
+            async with runtime.db.read() as session:
+                throttle.learn(user.id, registered=await holds_role(session, user.id))
+        except SQLAlchemyError:
+            log.warning("could not read whether person %s holds a role", user.id)
     verdict = throttle.admit(user.id, chat.id, group=group)
     if verdict is Verdict.GO:
         return
     if verdict is Verdict.WARN:
         log.info("person %s sends too fast; updates dropped", user.id)
-        runtime = context.application.bot_data.get("runtime")
         # The person's chosen language is in the database: reading it would be the work
         # this gate saves; the default language answers.
         text = t("throttle.slow_down", runtime.default_language if runtime else "zh")

@@ -46,7 +46,7 @@ from bot.services.invites import (
 )
 from bot.webhook import SECRET_HEADER, webhook_route
 from handlers.heavy import HEAVY_AT_ONCE, heavy_of
-from handlers.throttle import Budget, Throttle, Verdict
+from handlers.throttle import PERSON, Budget, Throttle, Verdict
 from sandbox.botapi import FakeUser, LocalBotAPI
 from scheduler.limits import RateLimits, TelegramLimiter
 from tests.crowd_world import TASK, World, crowd, interactive_burst, percentile
@@ -180,7 +180,7 @@ def test_a_registered_person_gets_a_burst_then_one_a_second_and_one_warning() ->
     throttle = Throttle(clock)
     throttle.learn(1, registered=True)
     verdicts = [throttle.admit(1, 1, group=False) for _ in range(300)]
-    assert verdicts.count(Verdict.GO) == 5
+    assert verdicts.count(Verdict.GO) == PERSON.burst
     assert verdicts.count(Verdict.WARN) == 1  # one "slow down" line for the whole flood
     clock.now += 1.0
     assert throttle.admit(1, 1, group=False) is Verdict.GO

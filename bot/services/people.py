@@ -55,6 +55,17 @@ async def touch_person(
     return person
 
 
+async def holds_role(session: AsyncSession, telegram_id: int) -> bool:
+    """Return whether the Telegram account holds any live role (one indexed read)."""
+    found = await session.scalar(
+        select(m.Role.id)
+        .join(m.Person, m.Person.id == m.Role.person_id)
+        .where(m.Person.telegram_id == telegram_id, m.Role.revoked_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def active_roles(
     session: AsyncSession, person: m.Person
 ) -> list[tuple[m.Role, m.Campaign, str | None]]:
