@@ -8,10 +8,11 @@ from telegram.ext import BaseHandler
 from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import t
+from bot.services.lookup import live_tasks
 from bot.services.matching import choose, rank
 from bot.services.nudging import count_open, nudge_task
 from handlers.common import Context, Ctx, Reply, button, button_id, command, parse_id
-from handlers.queries import _tasks, task_candidates
+from handlers.queries import task_candidates
 
 
 async def ask(ctx: Ctx) -> None:
@@ -19,7 +20,7 @@ async def ask(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     caller.require_office()
     text = " ".join(ctx.context.args or []).strip()
-    tasks = await _tasks(ctx, caller)
+    tasks = await live_tasks(ctx.session, caller.campaign.id)
     if not text:
         ctx.say(t("nudge.usage", ctx.lang), [[(x.title, f"nq:{x.id}")] for x in tasks[:20]])
         return

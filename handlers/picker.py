@@ -9,34 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from bot.db import models as m
 from bot.i18n import t
 from bot.services.access import Caller
+from bot.services.lookup import live_kinds, live_units
 from handlers.common import Buttons, Ctx
 
 PAGE = 16  # unit buttons per page (two a row)
-
-
-async def _kinds(ctx: Ctx, caller: Caller) -> list[m.UnitKind]:
-    return list(
-        await ctx.session.scalars(
-            select(m.UnitKind)
-            .where(m.UnitKind.campaign_id == caller.campaign.id, m.UnitKind.archived_at.is_(None))
-            .order_by(m.UnitKind.position)
-        )
-    )
-
-
-async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
-    return list(
-        await ctx.session.scalars(
-            select(m.Unit)
-            .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
-            .order_by(m.Unit.position)
-        )
-    )
 
 
 async def target_buttons(ctx: Ctx, caller: Caller) -> Buttons:
@@ -44,7 +22,7 @@ async def target_buttons(ctx: Ctx, caller: Caller) -> Buttons:
     rows: list[list[tuple[str, str]]] = [[(t("work.units_all", ctx.lang), "wu:all")]]
     rows += [
         [(t("work.units_kind", ctx.lang, kind=kind.name), f"wu:k:{kind.id}")]
-        for kind in await _kinds(ctx, caller)
+        for kind in await live_kinds(ctx.session, caller.campaign.id)
     ]
     rows.append([(t("work.units_pick", ctx.lang), "wu:pick")])
     rows.append([(t("work.cancel_button", ctx.lang), "wc:no")])
@@ -53,7 +31,7 @@ async def target_buttons(ctx: Ctx, caller: Caller) -> Buttons:
 
 async def pick_buttons(ctx: Ctx, caller: Caller, data: dict[str, Any]) -> Buttons:
     """Return one page of unit toggles with paging and Done."""
-    units = await _units(ctx, caller)
+    units = await live_units(ctx.session, caller.campaign.id)
     chosen = set(data.get("chosen") or [])
     pages = max(1, -(-len(units) // PAGE))
     page = min(max(0, int(data.get("page") or 0)), pages - 1)
@@ -93,4 +71,4 @@ async def pick_buttons(ctx: Ctx, caller: Caller, data: dict[str, Any]) -> Button
 
 async def unit_ids_of(ctx: Ctx, caller: Caller) -> set[int]:
     """Return the ids of the campaign's live units (to check a pressed toggle)."""
-    return {u.id for u in await _units(ctx, caller)}
+    return {u.id for u in await live_units(ctx.session, caller.campaign.id)}

@@ -14,7 +14,7 @@ from bot.i18n import t
 from bot.reports.figures import most_overdue
 from bot.services.access import Caller, OtherUnit
 from bot.services.export import files_of
-from bot.services.lookup import rank_units, resolve_unit
+from bot.services.lookup import live_tasks, live_units, rank_units, resolve_unit
 from bot.services.matching import Candidate, choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from bot.services.unit_reports import reports_of_unit
@@ -29,26 +29,6 @@ from handlers.views import (
     unit_view,
     versions_view,
 )
-
-
-async def _units(ctx: Ctx, caller: Caller) -> list[m.Unit]:
-    return list(
-        await ctx.session.scalars(
-            select(m.Unit)
-            .where(m.Unit.campaign_id == caller.campaign.id, m.Unit.archived_at.is_(None))
-            .order_by(m.Unit.position)
-        )
-    )
-
-
-async def _tasks(ctx: Ctx, caller: Caller) -> list[m.Task]:
-    return list(
-        await ctx.session.scalars(
-            select(m.Task)
-            .where(m.Task.campaign_id == caller.campaign.id, m.Task.archived_at.is_(None))
-            .order_by(m.Task.position)
-        )
-    )
 
 
 def unit_candidates(units: list[m.Unit]) -> list[Candidate]:
@@ -184,7 +164,9 @@ async def mine(ctx: Ctx) -> None:
     """List what the caller's units owe."""
     caller = ctx.need_caller()
     caller.require_unit()
-    units = [u for u in await _units(ctx, caller) if u.id in caller.unit_ids]
+    units = [
+        u for u in await live_units(ctx.session, caller.campaign.id) if u.id in caller.unit_ids
+    ]
     views = await assignment_views(ctx.session, caller.campaign, ctx.now, unit_ids=caller.unit_ids)
     grouped = [(u, [v for v in views if v.unit_key == u.key]) for u in units]
     ctx.say(mine_view(grouped, caller.campaign.timezone, ctx.now, ctx.lang))
@@ -222,7 +204,11 @@ async def unit(ctx: Ctx) -> None:
     text = " ".join(ctx.context.args or []).strip()
     if not text:
         if caller.unit_ids:
-            units = [u for u in await _units(ctx, caller) if u.id in caller.unit_ids]
+            units = [
+                u
+                for u in await live_units(ctx.session, caller.campaign.id)
+                if u.id in caller.unit_ids
+            ]
             for own in units:
                 await show_unit(ctx, caller, own)
             return
@@ -237,7 +223,7 @@ async def task(ctx: Ctx) -> None:
     """Show a task named by title, key or a close match."""
     caller = ctx.need_caller()
     text = " ".join(ctx.context.args or []).strip()
-    tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
+    tasks = current_occurrences(await live_tasks(ctx.session, caller.campaign.id), ctx.now)
     if not text:
         ctx.say(t("chat.task_usage", ctx.lang), [[(x.title, f"pick:t:{x.id}")] for x in tasks[:20]])
         return
@@ -310,7 +296,7 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     caller = ctx.caller
     if caller is None or not (caller.is_office or caller.is_leader):
         return False
-    tasks = current_occurrences(await _tasks(ctx, caller), ctx.now)
+    tasks = current_occurrences(await live_tasks(ctx.session, caller.campaign.id), ctx.now)
     unit_matches = await rank_units(ctx.session, caller.campaign.id, text)
     task_matches = rank(text, task_candidates(tasks))
     unit_best = unit_matches[0].score if unit_matches else 0.0

@@ -65,3 +65,23 @@ async def resolve_unit(
         return await session.get_one(m.Unit, best.id), []
     units = [await session.get_one(m.Unit, c.id) for c in close]
     return None, units
+
+
+async def live_units(session: AsyncSession, campaign_id: int) -> list[m.Unit]:
+    """Return the campaign's live units in plan order."""
+    query = select(m.Unit).where(m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None))
+    return list(await session.scalars(query.order_by(m.Unit.position)))
+
+
+async def live_kinds(session: AsyncSession, campaign_id: int) -> list[m.UnitKind]:
+    """Return the campaign's live unit kinds in plan order."""
+    query = select(m.UnitKind).where(
+        m.UnitKind.campaign_id == campaign_id, m.UnitKind.archived_at.is_(None)
+    )
+    return list(await session.scalars(query.order_by(m.UnitKind.position)))
+
+
+async def live_tasks(session: AsyncSession, campaign_id: int) -> list[m.Task]:
+    """Return the campaign's live tasks in plan order."""
+    query = select(m.Task).where(m.Task.campaign_id == campaign_id, m.Task.archived_at.is_(None))
+    return list(await session.scalars(query.order_by(m.Task.position)))
