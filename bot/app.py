@@ -228,7 +228,9 @@ async def _serve(
             )
             log.info("polling for updates")
         scheduler = Scheduler(runtime, app.bot, leader)
-        await scheduler.start()
+        # The tick is a job on the Application's JobQueue, started by app.start().
+        assert app.job_queue is not None
+        await scheduler.start(app.job_queue)
         if on_started is not None:
             await on_started(app, scheduler)
         await stop.wait()

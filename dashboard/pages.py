@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import ACCEPTED, DONE, SUBMITTED, is_open
 from bot.domain.deadlines import days_left, days_overdue
 from bot.errors import UnknownTask, UnknownUnit
 from bot.reports.figures import most_overdue, unit_ranking
 from bot.services.access import Caller, OtherUnit
-from bot.services.lookup import resolve_unit
+from bot.services.lookup import live_units, resolve_unit
 from bot.services.progress import AssignmentView, assignment_views, campaign_progress
 from bot.services.versions import Version, may_open_files, review_queue, unit_versions
 from dashboard.charts import Span
@@ -49,7 +50,7 @@ class Visitor:
 
 def when(view: AssignmentView, now: datetime) -> tuple[str, int] | None:
     """Return ("overdue", days) or ("left", days) for an open assignment, else None."""
-    if view.status not in ("pending", "returned"):
+    if not is_open(view.status):
         return None
     if view.overdue:
         return "overdue", days_overdue(view.due_at, now)
@@ -59,16 +60,6 @@ def when(view: AssignmentView, now: datetime) -> tuple[str, int] | None:
 def spans(progress_phases: list[Any]) -> list[Span]:
     """Return the phases as timeline spans."""
     return [Span(p.name, p.start, p.end) for p in progress_phases]
-
-
-async def _own_units(session: AsyncSession, caller: Caller) -> list[m.Unit]:
-    return list(
-        await session.scalars(
-            select(m.Unit)
-            .where(m.Unit.id.in_(caller.unit_ids), m.Unit.archived_at.is_(None))
-            .order_by(m.Unit.position)
-        )
-    )
 
 
 async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
@@ -88,7 +79,7 @@ async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> di
             "today": now.astimezone(ZoneInfo(campaign.timezone)).date(),
         }
     caller.require_unit()
-    units = await _own_units(session, caller)
+    units = await live_units(session, caller.campaign.id, only=caller.unit_ids)
     views = await assignment_views(session, campaign, now, unit_ids=caller.unit_ids)
     grouped = [(u, [v for v in views if v.unit_key == u.key]) for u in units]
     progress = await campaign_progress(session, campaign, now, unit_ids=caller.unit_ids)
@@ -129,8 +120,8 @@ async def task_page(
     views = await assignment_views(
         session, caller.campaign, now, unit_ids=unit_ids, task_ids=[task.id]
     )
-    submitted = [v for v in views if v.status in ("submitted", "accepted")]
-    missing = sorted((v for v in views if v.status in ("pending", "returned")), key=_due)
+    submitted = [v for v in views if v.status in DONE]
+    missing = sorted((v for v in views if is_open(v.status)), key=_due)
     counts = {
         "all": len(views),
         "missing": len(missing),
@@ -150,7 +141,7 @@ async def task_page(
         "task": task,
         "views": shown,
         "counts": counts,
-        "accepted": sum(1 for v in views if v.status == "accepted"),
+        "accepted": sum(1 for v in views if v.status == ACCEPTED),
         "show": show,
         "filters": FILTERS,
         "unit_ids": unit_ids_by_key,
@@ -192,14 +183,14 @@ async def unit_page(
         "page": "unit",
         "unit": unit,
         "views": views,
-        "done": sum(1 for v in views if v.status in ("submitted", "accepted")),
+        "done": sum(1 for v in views if v.status in DONE),
         "versions": by_task,
         "files": may_open_files(caller, unit.id),
         "max_file": MAX_FILE,
         "reviewable": {
             v.submission_id
             for v in versions
-            if caller.is_office and v.status == "submitted" and v is by_task[v.task_title][-1]
+            if caller.is_office and v.status == SUBMITTED and v is by_task[v.task_title][-1]
         },
     }
 

@@ -6,11 +6,12 @@ from telegram import Update
 from telegram.ext import BaseHandler
 
 from bot.i18n import format_moment, t
+from bot.messages import callbacks as cb
 from bot.services.access import NotAllowed, campaigns_of
 from bot.services.admin import find_roles, list_holders, may_grant, revoke_role
 from bot.services.invites import ROLES, UNIT_ROLES, create_invite, invite_link
-from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
-from handlers.queries import _named_unit
+from handlers.common import Context, Ctx, Reply, button, command, is_group, pressed
+from handlers.queries import named_unit
 
 
 async def invite(ctx: Ctx) -> None:
@@ -33,7 +34,7 @@ async def invite(ctx: Ctx) -> None:
         if len(args) < 2:
             ctx.say(t("admin.invite_needs_unit", ctx.lang))
             return
-        unit = await _named_unit(ctx, caller, " ".join(args[1:]))
+        unit = await named_unit(ctx, caller, " ".join(args[1:]))
         if unit is None:
             return
     made = await create_invite(
@@ -61,7 +62,7 @@ async def people(ctx: Ctx) -> None:
     text = " ".join(ctx.context.args or []).strip()
     unit_id = None
     if text:
-        unit = await _named_unit(ctx, caller, text)
+        unit = await named_unit(ctx, caller, text)
         if unit is None:
             return
         unit_id = unit.id
@@ -109,7 +110,7 @@ async def revoke(ctx: Ctx) -> None:
                         role=t(f"role.{h.role}", ctx.lang),
                         unit=h.unit_name or "",
                     ),
-                    f"rvk:{h.role_id}",
+                    cb.REVOKE.data(h.role_id),
                 )
             ]
             for h in found[:20]
@@ -120,7 +121,7 @@ async def revoke(ctx: Ctx) -> None:
 async def on_revoke(ctx: Ctx) -> None:
     """Remove the chosen role (rvk:<role id>)."""
     caller = ctx.need_caller()
-    holder = await revoke_role(ctx.session, caller, button_id(ctx, "rvk:"), now=ctx.now)
+    holder = await revoke_role(ctx.session, caller, pressed(ctx, cb.REVOKE).id, now=ctx.now)
     ctx.replies.append(
         Reply(
             t(
@@ -168,7 +169,7 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
         command("invite", invite),
         command("people", people),
         command("revoke", revoke),
-        button(r"^rvk:", on_revoke),
+        button(on_revoke, cb.REVOKE),
         command("lang", set_language),
         command("campaign", switch_campaign),
     ]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
@@ -19,24 +17,20 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.db import models as m
-from bot.errors import DubanError, StaleButton
+from bot.errors import DubanError
 from bot.i18n import t
+from bot.messages.callbacks import Kind, Pressed, parse, prefix_pattern
+from bot.messages.limits import split_text
 from bot.runtime import Runtime
 from bot.services import reachability
 from bot.services.access import Caller, NotRegistered, load_caller
-from bot.services.audit import record
 from bot.services.campaigns import office_for
-from bot.services.people import touch_person
+from bot.services.people import find_person, group_registered, record_refusal, touch_person
 from handlers.throttle import throttle_of
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
-# Telegram's limit is 4096; leave room for what Telegram counts differently.
-MESSAGE_LIMIT = 4000
-# Telegram keeps the formatting of the first 100 entities of a message only (SPEC §4.5).
-ENTITY_LIMIT = 100
-_OPENING_TAG = re.compile(r"<[a-zA-Z]")
 # How long a handler keeps retrying while the database is unavailable (SPEC §5.3).
 DB_RETRY_SECONDS = 10.0
 
@@ -73,68 +67,6 @@ def keyboard(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
             for row in buttons
         ]
     )
-
-
-def _utf16(text: str) -> int:
-    """Return a text's length as Telegram counts it (UTF-16 code units; an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _cut(line: str, limit: int) -> int:
-    """Return where to cut an over-long line: within `limit`, never inside an entity or tag."""
-    end, size = 0, 0
-    for ch in line:
-        size += 2 if ord(ch) > 0xFFFF else 1
-        if size > limit:
-            break
-        end += 1
-    # Escaped text is full of `&amp;`-style entities; half of one is invalid HTML.
-    for opener, closer in (("&", ";"), ("<", ">")):
-        start = line.rfind(opener, 0, end)
-        if start > 0 and line.find(closer, start, end) < 0:
-            end = start
-    return end
-
-
-def entity_count(html: str) -> int:
-    """Return how many formatting entities Telegram makes of this HTML (one per opening tag)."""
-    return len(_OPENING_TAG.findall(html))
-
-
-def split_text(
-    text: str, limit: int = MESSAGE_LIMIT, entity_limit: int = ENTITY_LIMIT
-) -> list[str]:
-    """Split a long answer at line breaks into messages under Telegram's limits.
-
-    Two limits: the length (UTF-16 units) and the formatting entities (Telegram formats the
-    first 100 only), so a list of 400 bold unit names goes out in parts of at most 100.
-    Views keep every HTML tag within one line, so splitting between lines keeps tags whole.
-    Lengths are taken on the HTML, which is never shorter than the text Telegram counts.
-    """
-    parts: list[str] = []
-    current = ""
-    current_entities = 0
-    for line in text.split("\n"):
-        while _utf16(line) > limit:  # a single over-long line (plan text) is cut hard
-            if current:
-                parts.append(current)
-            current = ""
-            current_entities = 0
-            end = _cut(line, limit)
-            parts.append(line[:end])
-            line = line[end:]
-        entities = entity_count(line)
-        candidate = f"{current}\n{line}" if current else line
-        if current and (_utf16(candidate) > limit or current_entities + entities > entity_limit):
-            parts.append(current)
-            current = line
-            current_entities = entities
-        else:
-            current = candidate
-            current_entities += entities
-    if current or not parts:
-        parts.append(current)
-    return parts
 
 
 @dataclass
@@ -188,16 +120,6 @@ class Ctx:
 Feature = Callable[[Ctx], Awaitable[None]]
 
 
-async def _group_registered(session: AsyncSession, chat_id: int) -> bool:
-    found = await session.scalar(
-        select(m.Role.id)
-        .join(m.Person, m.Person.id == m.Role.person_id)
-        .where(m.Person.telegram_id == chat_id, m.Role.revoked_at.is_(None))
-        .limit(1)
-    )
-    return found is not None
-
-
 class _Refused(Exception):
     """Carry a refusal out of the transaction so that it rolls back."""
 
@@ -215,15 +137,8 @@ async def _audit_refusal(rt: Runtime, update: Update, key: str) -> None:
     attempt = (query.data if query is not None else message.text if message else None) or ""
     try:
         async with rt.db.write() as session:
-            person = await session.scalar(
-                select(m.Person.id).where(m.Person.telegram_id == (user.id if user else 0))
-            )
-            record(
-                session,
-                at=rt.clock(),
-                actor=f"person:{person}" if person else f"telegram:{user.id if user else 0}",
-                action="access.refused",
-                details={"attempt": attempt[:100], "reason": key},
+            await record_refusal(
+                session, user.id if user else 0, now=rt.clock(), attempt=attempt, reason=key
             )
     except Exception:  # the refusal is answered even if the audit cannot be written
         log.warning("could not audit a refused attempt", exc_info=True)
@@ -257,7 +172,11 @@ def without_nul(update: Update, context: Context) -> Update:
 
 
 async def run_feature(
-    update: Update, context: Context, feature: Feature, *, write: bool = True
+    update: Update,
+    context: Context,
+    feature: Feature,
+    *,
+    write: bool = True,
 ) -> None:
     """Run a feature in one transaction, retrying a briefly unavailable database, then reply."""
     rt = runtime(context)
@@ -307,14 +226,15 @@ async def _attempt(
     now = rt.clock()
     transaction = rt.db.write() if write else rt.db.read()
     async with transaction as session:
-        if is_group(update) and not await _group_registered(session, chat.id):
+        if is_group(update) and not await group_registered(session, chat.id):
             return None  # unregistered groups get silence (SPEC §4.5)
+        person: m.Person | None
         if write:
-            person: m.Person | None = await touch_person(
+            person = await touch_person(
                 session, user.id, now=now, name=user.full_name, username=user.username
             )
         else:
-            person = await session.scalar(select(m.Person).where(m.Person.telegram_id == user.id))
+            person = await find_person(session, user.id)
         reopened = False
         if person is not None and not person.reachable and chat.type == ChatType.PRIVATE:
             # Writing to the bot in private proves the chat is open again.
@@ -439,36 +359,25 @@ def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandle
     return CommandHandler(name, callback)
 
 
-# The ids a button carries are row ids (a PostgreSQL INTEGER). A client can send any data:
-# `²` passes str.isdigit() but not int(), and an id out of range would fail in the database
-# instead of the button being refused.
-_ID = re.compile(r"[0-9]{1,10}")
-_ID_MAX = 2**31 - 1
-
-
-def parse_id(raw: str) -> int:
-    """Return the row id a button carries; refuse what no button of ours can hold."""
-    if not _ID.fullmatch(raw) or int(raw) > _ID_MAX:
-        raise StaleButton()
-    return int(raw)
-
-
-def button_id(ctx: Ctx, prefix: str) -> int:
-    """Return the row id after `prefix` in the pressed button's data."""
+def pressed(ctx: Ctx, *kinds: Kind) -> Pressed:
+    """Return the pressed button, one of `kinds`; refuse data none of them can hold."""
     query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    return parse_id(query.data.removeprefix(prefix))
+    assert query is not None
+    return parse(query.data, *kinds)
 
 
 def button(
-    pattern: str, feature: Feature, *, write: bool = True
+    feature: Feature, *kinds: Kind, write: bool = True
 ) -> CallbackQueryHandler[Context, None]:
-    """Return a CallbackQueryHandler for one callback-data prefix that runs `feature`."""
+    """Return a CallbackQueryHandler that runs `feature` for these kinds of button.
+
+    Without kinds it takes every press (the catch-all for buttons nobody claims).
+    """
 
     async def callback(update: Update, context: Context) -> None:
         await run_feature(update, context, feature, write=write)
 
-    return CallbackQueryHandler(callback, pattern=pattern)
+    return CallbackQueryHandler(callback, pattern=prefix_pattern(*kinds) if kinds else None)
 
 
 async def reply(update: Update, text: str) -> None:

@@ -11,10 +11,11 @@ from telegram.ext import BaseHandler
 from bot.domain.dates import parse_day
 from bot.errors import StaleButton
 from bot.i18n import format_moment, t
+from bot.messages import callbacks as cb
 from bot.services import conversations
 from bot.services.extensions import EXTENDABLE, decide, request
 from bot.services.submissions import owed_by, owed_item
-from handlers.common import Context, Ctx, Reply, button, button_id, command
+from handlers.common import Context, Ctx, Reply, button, command, pressed
 from handlers.views import owed_buttons
 
 KIND = "extend"
@@ -31,7 +32,7 @@ async def start_extend(ctx: Ctx) -> None:
     if not owed:
         ctx.say(t("extend.nothing", ctx.lang))
         return
-    buttons = owed_buttons(owed, "ext", caller.campaign.timezone, ctx.lang)
+    buttons = owed_buttons(owed, cb.EXTEND, caller.campaign.timezone, ctx.lang)
     ctx.say(t("extend.pick", ctx.lang), buttons)
 
 
@@ -39,7 +40,7 @@ async def pick(ctx: Ctx) -> None:
     """Ask for the new date for the chosen assignment (ext:<assignment id>)."""
     caller = ctx.need_caller()
     assert ctx.person is not None
-    item = await owed_item(ctx.session, caller, button_id(ctx, "ext:"))
+    item = await owed_item(ctx.session, caller, pressed(ctx, cb.EXTEND).id)
     if item.assignment.status not in EXTENDABLE:
         raise StaleButton()
     await conversations.begin(
@@ -114,13 +115,12 @@ async def take_text(ctx: Ctx, data: dict[str, object], text: str) -> None:
 async def on_decide(ctx: Ctx) -> None:
     """Approve (exa:<id>) or reject (exr:<id>) an extension request."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    approve = query.data.startswith("exa:")
+    button = pressed(ctx, cb.EXTENSION_APPROVE, cb.EXTENSION_REJECT)
+    approve = button.kind == cb.EXTENSION_APPROVE
     item = await decide(
         ctx.session,
         caller,
-        button_id(ctx, query.data[:4]),
+        button.id,
         approve,
         now=ctx.now,
         default_language=ctx.rt.default_language,
@@ -142,6 +142,6 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the extension handlers."""
     return [
         command("extend", start_extend),
-        button(r"^ext:", pick),
-        button(r"^ex[ar]:", on_decide),
+        button(pick, cb.EXTEND),
+        button(on_decide, cb.EXTENSION_APPROVE, cb.EXTENSION_REJECT),
     ]

@@ -5,13 +5,12 @@ The decisions live in `bot.services.reachability`, shared with the sender's 403 
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, ChatMemberHandler, MessageHandler, filters
 
-from bot.db import models as m
 from bot.services import reachability
+from bot.services.people import find_person
 from handlers.common import Context, runtime
 
 GONE = (ChatMember.BANNED, ChatMember.LEFT)
@@ -27,9 +26,7 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
     gone = change.new_chat_member.status in GONE
     private = change.chat.type == ChatType.PRIVATE
     async with rt.db.write() as session:
-        person = await session.scalar(
-            select(m.Person).where(m.Person.telegram_id == change.chat.id)
-        )
+        person = await find_person(session, change.chat.id)
         if person is None:
             return
         if gone:

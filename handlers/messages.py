@@ -104,5 +104,5 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     return [
         MessageHandler(content & ~filters.UpdateType.EDITED, on_message),
         MessageHandler(filters.COMMAND & ~filters.UpdateType.EDITED, on_unknown_command),
-        button(r"", unknown_button),
+        button(unknown_button),
     ]

@@ -6,13 +6,13 @@ from telegram import Update
 from telegram.ext import BaseHandler
 
 from bot.db import models as m
-from bot.errors import StaleButton
 from bot.i18n import t
+from bot.messages import callbacks as cb
+from bot.services.catalog import pressed_task, task_candidates
 from bot.services.lookup import live_tasks
 from bot.services.matching import choose, rank
 from bot.services.nudging import count_open, nudge_task
-from handlers.common import Context, Ctx, Reply, button, button_id, command, parse_id
-from handlers.queries import task_candidates
+from handlers.common import Context, Ctx, Reply, button, command, pressed
 
 
 async def ask(ctx: Ctx) -> None:
@@ -22,14 +22,17 @@ async def ask(ctx: Ctx) -> None:
     text = " ".join(ctx.context.args or []).strip()
     tasks = await live_tasks(ctx.session, caller.campaign.id)
     if not text:
-        ctx.say(t("nudge.usage", ctx.lang), [[(x.title, f"nq:{x.id}")] for x in tasks[:20]])
+        ctx.say(
+            t("nudge.usage", ctx.lang), [[(x.title, cb.NUDGE_PICK.data(x.id))] for x in tasks[:20]]
+        )
         return
     best, close = choose(rank(text, task_candidates(tasks)))
     if best is None:
         if close:
             by_id = {x.id: x for x in tasks}
             ctx.say(
-                t("chat.which_task", ctx.lang), [[(by_id[c.id].title, f"nq:{c.id}")] for c in close]
+                t("chat.which_task", ctx.lang),
+                [[(by_id[c.id].title, cb.NUDGE_PICK.data(c.id))] for c in close],
             )
             return
         ctx.say(t("error.unknown_task", ctx.lang, name=text))
@@ -49,8 +52,11 @@ async def _confirm(ctx: Ctx, task: m.Task) -> None:
         t("nudge.confirm", ctx.lang, task=task.title, count=count),
         [
             [
-                (t("nudge.confirm_button", ctx.lang, count=count), f"nd:{task.id}:{token}"),
-                (t("submit.cancel_button", ctx.lang), "nd:no"),
+                (
+                    t("nudge.confirm_button", ctx.lang, count=count),
+                    cb.NUDGE_SEND.data(task.id, token),
+                ),
+                (t("submit.cancel_button", ctx.lang), cb.NUDGE_CANCEL.data("no")),
             ]
         ],
     )
@@ -60,32 +66,23 @@ async def on_pick(ctx: Ctx) -> None:
     """Confirm a nudge for a task picked from the list (nq:<task id>)."""
     caller = ctx.need_caller()
     caller.require_office()
-    task = await ctx.session.get(m.Task, button_id(ctx, "nq:"))
-    if task is None or task.campaign_id != caller.campaign.id or task.archived_at is not None:
-        raise StaleButton()
-    await _confirm(ctx, task)
+    await _confirm(ctx, await pressed_task(ctx.session, caller, pressed(ctx, cb.NUDGE_PICK).id))
 
 
 async def on_confirm(ctx: Ctx) -> None:
     """Send the nudges (nd:<task id>:<token>) or cancel (nd:no)."""
     caller = ctx.need_caller()
     caller.require_office()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    if query.data == "nd:no":
+    button = pressed(ctx, cb.NUDGE_SEND, cb.NUDGE_CANCEL)
+    if button.kind == cb.NUDGE_CANCEL:
         ctx.replies.append(Reply(t("nudge.cancelled", ctx.lang), edit=True))
         return
-    parts = query.data.split(":")
-    if len(parts) != 3 or not parts[2].isdigit():
-        raise StaleButton()
-    task = await ctx.session.get(m.Task, parse_id(parts[1]))
-    if task is None or task.campaign_id != caller.campaign.id or task.archived_at is not None:
-        raise StaleButton()
+    task = await pressed_task(ctx.session, caller, button.id)
     units, messages = await nudge_task(
         ctx.session,
         caller,
         task,
-        token=parts[2],
+        token=button.word,
         now=ctx.now,
         default_language=ctx.rt.default_language,
     )
@@ -97,4 +94,8 @@ async def on_confirm(ctx: Ctx) -> None:
 
 def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the nudge handlers."""
-    return [command("nudge", ask), button(r"^nq:", on_pick), button(r"^nd:", on_confirm)]
+    return [
+        command("nudge", ask),
+        button(on_pick, cb.NUDGE_PICK),
+        button(on_confirm, cb.NUDGE_SEND, cb.NUDGE_CANCEL),
+    ]

@@ -1,8 +1,8 @@
 """Choosing units for /assign and /notice: all, one kind, or units ticked on buttons.
 
 The choice lives in the open conversation (`target`, `chosen`, `page`), so any process can
-take the next press. Buttons: `wu:all`, `wu:k:<kind id>`, `wu:pick`, `wu:t:<unit id>`,
-`wu:p:<page>`, `wu:done`.
+take the next press. Buttons: `cb.UNITS_CHOICE` (all, pick, done), `cb.UNITS_KIND`,
+`cb.UNITS_TOGGLE`, `cb.UNITS_PAGE`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.i18n import t
+from bot.messages import callbacks as cb
 from bot.services.access import Caller
 from bot.services.lookup import live_kinds, live_units
 from handlers.common import Buttons, Ctx
@@ -19,13 +20,15 @@ PAGE = 16  # unit buttons per page (two a row)
 
 async def target_buttons(ctx: Ctx, caller: Caller) -> Buttons:
     """Return the first choice: all units, each kind, or choose units one by one."""
-    rows: list[list[tuple[str, str]]] = [[(t("work.units_all", ctx.lang), "wu:all")]]
+    rows: list[list[tuple[str, str]]] = [
+        [(t("work.units_all", ctx.lang), cb.UNITS_CHOICE.data("all"))]
+    ]
     rows += [
-        [(t("work.units_kind", ctx.lang, kind=kind.name), f"wu:k:{kind.id}")]
+        [(t("work.units_kind", ctx.lang, kind=kind.name), cb.UNITS_KIND.data(kind.id))]
         for kind in await live_kinds(ctx.session, caller.campaign.id)
     ]
-    rows.append([(t("work.units_pick", ctx.lang), "wu:pick")])
-    rows.append([(t("work.cancel_button", ctx.lang), "wc:no")])
+    rows.append([(t("work.units_pick", ctx.lang), cb.UNITS_CHOICE.data("pick"))])
+    rows.append([(t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no"))])
     return rows
 
 
@@ -48,22 +51,22 @@ async def pick_buttons(ctx: Ctx, caller: Caller, data: dict[str, Any]) -> Button
                             unit=u.name,
                         )
                     ),
-                    f"wu:t:{u.id}",
+                    cb.UNITS_TOGGLE.data(u.id),
                 )
                 for u in shown[i : i + 2]
             ]
         )
     paging: list[tuple[str, str]] = []
     if page > 0:
-        paging.append((t("work.units_prev", ctx.lang), f"wu:p:{page - 1}"))
+        paging.append((t("work.units_prev", ctx.lang), cb.UNITS_PAGE.data(page - 1)))
     if page < pages - 1:
-        paging.append((t("work.units_next", ctx.lang), f"wu:p:{page + 1}"))
+        paging.append((t("work.units_next", ctx.lang), cb.UNITS_PAGE.data(page + 1)))
     if paging:
         rows.append(paging)
     rows.append(
         [
-            (t("work.units_done", ctx.lang, count=len(chosen)), "wu:done"),
-            (t("work.cancel_button", ctx.lang), "wc:no"),
+            (t("work.units_done", ctx.lang, count=len(chosen)), cb.UNITS_CHOICE.data("done")),
+            (t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no")),
         ]
     )
     return rows

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import BaseHandler
 
 from bot.db import models as m
-from bot.errors import StaleButton, UnknownTask, UnknownUnit
+from bot.domain.assignments import DONE
+from bot.errors import UnknownTask, UnknownUnit
 from bot.i18n import t
+from bot.messages import callbacks as cb
 from bot.reports.figures import most_overdue
 from bot.services.access import Caller, OtherUnit
+from bot.services.catalog import (
+    current_occurrences,
+    pressed_assignment_unit,
+    pressed_task,
+    pressed_unit,
+    series_tasks,
+    submitted_versions,
+    task_candidates,
+    units_by_id,
+)
 from bot.services.export import files_of
 from bot.services.lookup import live_tasks, live_units, rank_units, resolve_unit
-from bot.services.matching import Candidate, choose, rank
+from bot.services.matching import choose, rank
 from bot.services.progress import assignment_views, campaign_progress
 from bot.services.unit_reports import reports_of_unit
-from handlers.common import Context, Ctx, button, button_id, command, parse_id
+from handlers.common import Context, Ctx, button, command, pressed
 from handlers.views import (
     campaign_view,
     mine_view,
@@ -31,51 +40,6 @@ from handlers.views import (
 )
 
 
-def unit_candidates(units: list[m.Unit]) -> list[Candidate]:
-    """Return the names each unit goes by."""
-    return [Candidate(u.id, (u.key, u.name, *(u.aliases or []))) for u in units]
-
-
-def task_candidates(tasks: list[m.Task]) -> list[Candidate]:
-    """Return the names each task goes by (a recurring task also by its own key and title)."""
-    return [
-        Candidate(
-            task.id,
-            (
-                task.key,
-                task.title,
-                *([task.series, task.series_title or ""] if task.series else []),
-            ),
-        )
-        for task in tasks
-    ]
-
-
-def current_occurrences(tasks: list[m.Task], now: datetime) -> list[m.Task]:
-    """Keep one occurrence per recurring task: the next one due, else the last one.
-
-    Tasks with one deadline pass through; the order is kept (the series where it starts).
-    """
-    chosen: dict[str, m.Task] = {}
-    for task in tasks:
-        if task.series is None:
-            continue
-        best = chosen.get(task.series)
-        if best is None or (
-            best.due_at <= now and (task.due_at > now or task.due_at > best.due_at)
-        ):
-            chosen[task.series] = task
-    out: list[m.Task] = []
-    seen: set[str] = set()
-    for task in tasks:
-        if task.series is None:
-            out.append(task)
-        elif task.series not in seen:
-            seen.add(task.series)
-            out.append(chosen[task.series])
-    return out
-
-
 async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
     """Answer with one unit's status, if the caller may see it."""
     if not caller.may_see_unit(unit.id):
@@ -86,20 +50,12 @@ async def show_unit(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
     if caller.is_office:
         # The office can see any version again: one button per submitted task, and the
         # versions listed with their files and text (a caption is the version's text).
-        subs = list(
-            await ctx.session.execute(
-                select(m.Submission, m.Task.title)
-                .join(m.Assignment, m.Assignment.id == m.Submission.assignment_id)
-                .join(m.Task, m.Task.id == m.Assignment.task_id)
-                .where(m.Assignment.unit_id == unit.id, m.Assignment.archived_at.is_(None))
-                .order_by(m.Task.position, m.Submission.version)
-            )
-        )[-20:]
+        subs = (await submitted_versions(ctx.session, unit.id))[-20:]
         buttons = [
             [
                 (
                     t("chat.version_button", ctx.lang, task=title, version=sub.version),
-                    f"ver:{sub.id}",
+                    cb.VERSION.data(sub.id),
                 )
             ]
             for sub, title in subs
@@ -129,17 +85,8 @@ async def _series_summary(
     ctx: Ctx, caller: Caller, task: m.Task, unit_ids: list[int] | None
 ) -> str:
     """Say which occurrence of a recurring task this is, and how the ones due so far stand."""
-    siblings = list(
-        await ctx.session.scalars(
-            select(m.Task)
-            .where(
-                m.Task.campaign_id == caller.campaign.id,
-                m.Task.series == task.series,
-                m.Task.archived_at.is_(None),
-            )
-            .order_by(m.Task.due_at)
-        )
-    )
+    assert task.series is not None
+    siblings = await series_tasks(ctx.session, caller.campaign.id, task.series)
     views = await assignment_views(
         ctx.session,
         caller.campaign,
@@ -154,7 +101,7 @@ async def _series_summary(
         title=task.series_title or task.title,
         index=index,
         count=len(siblings),
-        submitted=sum(1 for v in views if v.status in ("submitted", "accepted")),
+        submitted=sum(1 for v in views if v.status in DONE),
         total=len(views),
         overdue=sum(1 for v in views if v.overdue),
     )
@@ -164,9 +111,7 @@ async def mine(ctx: Ctx) -> None:
     """List what the caller's units owe."""
     caller = ctx.need_caller()
     caller.require_unit()
-    units = [
-        u for u in await live_units(ctx.session, caller.campaign.id) if u.id in caller.unit_ids
-    ]
+    units = await live_units(ctx.session, caller.campaign.id, only=caller.unit_ids)
     views = await assignment_views(ctx.session, caller.campaign, ctx.now, unit_ids=caller.unit_ids)
     grouped = [(u, [v for v in views if v.unit_key == u.key]) for u in units]
     ctx.say(mine_view(grouped, caller.campaign.timezone, ctx.now, ctx.lang))
@@ -184,14 +129,16 @@ async def status(ctx: Ctx) -> None:
     await mine(ctx)
 
 
-async def _named_unit(ctx: Ctx, caller: Caller, text: str) -> m.Unit | None:
+async def named_unit(ctx: Ctx, caller: Caller, text: str) -> m.Unit | None:
     """Resolve a unit name, offering buttons when it is ambiguous."""
     only = None if caller.sees_all else caller.unit_ids
     found, close = await resolve_unit(ctx.session, caller.campaign.id, text, only)
     if found is not None:
         return found
     if close:
-        ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"pick:u:{u.id}")] for u in close])
+        ctx.say(
+            t("chat.which_unit", ctx.lang), [[(u.name, cb.PICK_UNIT.data(u.id))] for u in close]
+        )
         return None
     if not caller.sees_all:
         raise OtherUnit()
@@ -204,17 +151,13 @@ async def unit(ctx: Ctx) -> None:
     text = " ".join(ctx.context.args or []).strip()
     if not text:
         if caller.unit_ids:
-            units = [
-                u
-                for u in await live_units(ctx.session, caller.campaign.id)
-                if u.id in caller.unit_ids
-            ]
+            units = await live_units(ctx.session, caller.campaign.id, only=caller.unit_ids)
             for own in units:
                 await show_unit(ctx, caller, own)
             return
         ctx.say(t("chat.unit_usage", ctx.lang))
         return
-    found = await _named_unit(ctx, caller, text)
+    found = await named_unit(ctx, caller, text)
     if found is not None:
         await show_unit(ctx, caller, found)
 
@@ -225,7 +168,10 @@ async def task(ctx: Ctx) -> None:
     text = " ".join(ctx.context.args or []).strip()
     tasks = current_occurrences(await live_tasks(ctx.session, caller.campaign.id), ctx.now)
     if not text:
-        ctx.say(t("chat.task_usage", ctx.lang), [[(x.title, f"pick:t:{x.id}")] for x in tasks[:20]])
+        ctx.say(
+            t("chat.task_usage", ctx.lang),
+            [[(x.title, cb.PICK_TASK.data(x.id))] for x in tasks[:20]],
+        )
         return
     best, close = choose(rank(text, task_candidates(tasks)))
     if best is not None:
@@ -233,7 +179,8 @@ async def task(ctx: Ctx) -> None:
     elif close:
         by_id = {x.id: x for x in tasks}
         ctx.say(
-            t("chat.which_task", ctx.lang), [[(by_id[c.id].title, f"pick:t:{c.id}")] for c in close]
+            t("chat.which_task", ctx.lang),
+            [[(by_id[c.id].title, cb.PICK_TASK.data(c.id))] for c in close],
         )
     else:
         raise UnknownTask(name=text)
@@ -255,39 +202,18 @@ async def overdue(ctx: Ctx) -> None:
 async def pick(ctx: Ctx) -> None:
     """Answer a choice among ambiguous names (pick:u:<id> / pick:t:<id>)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    _, kind, raw = [*query.data.split(":"), "", ""][:3]
-    row_id = parse_id(raw)
-    if kind == "u":
-        found_unit = await ctx.session.get(m.Unit, row_id)
-        if (
-            found_unit is None
-            or found_unit.campaign_id != caller.campaign.id
-            or found_unit.archived_at
-        ):
-            raise StaleButton()
-        await show_unit(ctx, caller, found_unit)
-    elif kind == "t":
-        found_task = await ctx.session.get(m.Task, row_id)
-        if (
-            found_task is None
-            or found_task.campaign_id != caller.campaign.id
-            or found_task.archived_at
-        ):
-            raise StaleButton()
-        await show_task(ctx, caller, found_task)
+    button = pressed(ctx, cb.PICK_UNIT, cb.PICK_TASK)
+    row_id = button.id
+    if button.kind == cb.PICK_UNIT:
+        await show_unit(ctx, caller, await pressed_unit(ctx.session, caller, row_id))
     else:
-        raise StaleButton()
+        await show_task(ctx, caller, await pressed_task(ctx.session, caller, row_id))
 
 
 async def details(ctx: Ctx) -> None:
     """Answer a nudge's details button (det:<assignment id>) with the unit's standing."""
     caller = ctx.need_caller()
-    assignment = await ctx.session.get(m.Assignment, button_id(ctx, "det:"))
-    if assignment is None or assignment.campaign_id != caller.campaign.id:
-        raise StaleButton()
-    found_unit = await ctx.session.get_one(m.Unit, assignment.unit_id)
+    found_unit = await pressed_assignment_unit(ctx.session, caller, pressed(ctx, cb.DETAILS).id)
     await show_unit(ctx, caller, found_unit)
 
 
@@ -307,10 +233,14 @@ async def free_text(ctx: Ctx, text: str) -> bool:
     if unit_best >= task_best:
         best, close = choose(unit_matches)
         if best is not None:
-            await show_unit(ctx, caller, await ctx.session.get_one(m.Unit, best.id))
+            [found] = await units_by_id(ctx.session, [best.id])
+            await show_unit(ctx, caller, found)
         else:
-            chosen = [await ctx.session.get_one(m.Unit, c.id) for c in close]
-            ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"pick:u:{u.id}")] for u in chosen])
+            chosen = await units_by_id(ctx.session, [c.id for c in close])
+            ctx.say(
+                t("chat.which_unit", ctx.lang),
+                [[(u.name, cb.PICK_UNIT.data(u.id))] for u in chosen],
+            )
         return True
     best, close = choose(task_matches)
     if best is not None:
@@ -319,7 +249,7 @@ async def free_text(ctx: Ctx, text: str) -> bool:
         by_id_t = {x.id: x for x in tasks}
         ctx.say(
             t("chat.which_task", ctx.lang),
-            [[(by_id_t[c.id].title, f"pick:t:{c.id}")] for c in close],
+            [[(by_id_t[c.id].title, cb.PICK_TASK.data(c.id))] for c in close],
         )
     return True
 
@@ -332,6 +262,6 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
         command("unit", unit),
         command("task", task),
         command("overdue", overdue),
-        button(r"^pick:", pick),
-        button(r"^det:", details),
+        button(pick, cb.PICK_UNIT, cb.PICK_TASK),
+        button(details, cb.DETAILS),
     ]

@@ -11,14 +11,16 @@ from telegram.ext import BaseHandler
 from bot.db import models as m
 from bot.errors import StaleButton, UnknownUnit
 from bot.i18n import format_moment, plain, t
+from bot.messages import callbacks as cb
 from bot.reports.chart import render_chart
 from bot.reports.ics import unit_calendar
 from bot.services.access import Caller, OtherUnit
+from bot.services.catalog import pressed_unit, units_by_id
 from bot.services.export import build_workbook, xlsx_bytes
 from bot.services.feeds import feed_token, feed_url, renew_feed
 from bot.services.lookup import resolve_unit
 from bot.services.progress import campaign_progress
-from handlers.common import Context, Ctx, Reply, button, button_id, command, is_group
+from handlers.common import Context, Ctx, Reply, button, command, is_group, pressed
 from handlers.heavy import heavy_command
 from handlers.queries import overdue
 from handlers.views import campaign_detail_view
@@ -73,7 +75,9 @@ async def send_calendar(ctx: Ctx, caller: Caller, unit: m.Unit) -> None:
 
 def _say_link(ctx: Ctx, unit: m.Unit, link: str, *, edit: bool = False) -> None:
     text = t("reports.calendar.feed", ctx.lang, link=link)
-    buttons = [[(str(t("reports.calendar.renew_button", ctx.lang)), f"cal:new:{unit.id}")]]
+    buttons = [
+        [(str(t("reports.calendar.renew_button", ctx.lang)), cb.CALENDAR_RENEW.data(unit.id))]
+    ]
     ctx.replies.append(Reply(text, buttons, edit=edit))
 
 
@@ -85,8 +89,7 @@ async def calendar(ctx: Ctx) -> None:
         if not caller.unit_ids:
             ctx.say(t("reports.calendar.usage", ctx.lang))
             return
-        for unit_id in caller.unit_ids:
-            unit = await ctx.session.get_one(m.Unit, unit_id)
+        for unit in await units_by_id(ctx.session, caller.unit_ids):
             if unit.archived_at is None:
                 await send_calendar(ctx, caller, unit)
         return
@@ -95,17 +98,17 @@ async def calendar(ctx: Ctx) -> None:
     if found is not None:
         await send_calendar(ctx, caller, found)
     elif close:
-        ctx.say(t("chat.which_unit", ctx.lang), [[(u.name, f"cal:u:{u.id}")] for u in close])
+        ctx.say(
+            t("chat.which_unit", ctx.lang), [[(u.name, cb.CALENDAR_UNIT.data(u.id))] for u in close]
+        )
     elif not caller.sees_all:
         raise OtherUnit()
     else:
         raise UnknownUnit(name=name)
 
 
-async def _pressed_unit(ctx: Ctx, caller: Caller, prefix: str) -> m.Unit:
-    unit = await ctx.session.get(m.Unit, button_id(ctx, prefix))
-    if unit is None or unit.campaign_id != caller.campaign.id or unit.archived_at is not None:
-        raise StaleButton()
+async def _pressed_unit(ctx: Ctx, caller: Caller, kind: cb.Kind) -> m.Unit:
+    unit = await pressed_unit(ctx.session, caller, pressed(ctx, kind).id)
     if not caller.may_see_unit(unit.id):
         raise OtherUnit()
     return unit
@@ -114,13 +117,13 @@ async def _pressed_unit(ctx: Ctx, caller: Caller, prefix: str) -> m.Unit:
 async def calendar_pick(ctx: Ctx) -> None:
     """Answer a choice among ambiguous unit names (cal:u:<unit id>)."""
     caller = ctx.need_caller()
-    await send_calendar(ctx, caller, await _pressed_unit(ctx, caller, "cal:u:"))
+    await send_calendar(ctx, caller, await _pressed_unit(ctx, caller, cb.CALENDAR_UNIT))
 
 
 async def calendar_renew(ctx: Ctx) -> None:
     """Replace the caller's subscription link for a unit (cal:new:<unit id>); the old one stops."""
     caller = ctx.need_caller()
-    unit = await _pressed_unit(ctx, caller, "cal:new:")
+    unit = await _pressed_unit(ctx, caller, cb.CALENDAR_RENEW)
     public_url = _public_url(ctx)
     if public_url is None or is_group(ctx.update):
         raise StaleButton()
@@ -135,9 +138,7 @@ async def status_more(ctx: Ctx) -> None:
     """Answer the buttons under the short /status: full details, the overdue list, the chart."""
     caller = ctx.need_caller()
     caller.require_overseer()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    wanted = query.data.removeprefix("st:")
+    wanted = pressed(ctx, cb.STATUS_MORE).word
     if wanted == "full":
         progress = await campaign_progress(ctx.session, caller.campaign, ctx.now)
         ctx.say(campaign_detail_view(progress, ctx.lang))
@@ -158,7 +159,7 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
         heavy_command("export", export),
         # A subscription link is made (written) on first use.
         command("calendar", calendar),
-        button(r"^cal:u:", calendar_pick),
-        button(r"^cal:new:", calendar_renew),
-        button(r"^st:", status_more, write=False),
+        button(calendar_pick, cb.CALENDAR_UNIT),
+        button(calendar_renew, cb.CALENDAR_RENEW),
+        button(status_more, cb.STATUS_MORE, write=False),
     ]

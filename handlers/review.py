@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import BaseHandler
 
 from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import t
+from bot.messages import callbacks as cb
 from bot.services import conversations
+from bot.services.catalog import live_assignment, pressed_submission
 from bot.services.export import files_of
 from bot.services.lookup import find_task
 from bot.services.review import accept, pending_review, received, reopen, return_submission
-from handlers.common import Context, Ctx, Reply, button, button_id, command
-from handlers.queries import _named_unit
+from handlers.common import Context, Ctx, Reply, button, command, pressed
+from handlers.queries import named_unit
 
 KIND = "return_reason"
 
@@ -25,7 +26,7 @@ async def on_accept(ctx: Ctx) -> None:
     item = await accept(
         ctx.session,
         caller,
-        button_id(ctx, "rev:ok:"),
+        pressed(ctx, cb.REVIEW_ACCEPT).id,
         now=ctx.now,
         default_language=ctx.rt.default_language,
     )
@@ -47,7 +48,7 @@ async def on_accept(ctx: Ctx) -> None:
 async def on_return(ctx: Ctx) -> None:
     """Ask for the reason of a return (rev:ret:<submission id>); the reply text completes it."""
     caller = ctx.need_caller()
-    item = await pending_review(ctx.session, caller, button_id(ctx, "rev:ret:"))
+    item = await pending_review(ctx.session, caller, pressed(ctx, cb.REVIEW_RETURN).id)
     assert ctx.person is not None
     # The reason comes as the presser's next message, in their private chat or the group.
     await conversations.begin(
@@ -88,17 +89,11 @@ async def _assignment_from_args(ctx: Ctx) -> m.Assignment | None:
     if len(args) < 2:
         ctx.say(t("review.unit_task_usage", ctx.lang))
         return None
-    unit = await _named_unit(ctx, caller, args[0])
+    unit = await named_unit(ctx, caller, args[0])
     if unit is None:
         return None
     task = await find_task(ctx.session, caller.campaign.id, " ".join(args[1:]))
-    assignment = await ctx.session.scalar(
-        select(m.Assignment).where(
-            m.Assignment.unit_id == unit.id,
-            m.Assignment.task_id == task.id,
-            m.Assignment.archived_at.is_(None),
-        )
-    )
+    assignment = await live_assignment(ctx.session, unit.id, task.id)
     if assignment is None:
         ctx.say(t("review.not_owed", ctx.lang, unit=unit.name, task=task.title))
     return assignment
@@ -126,12 +121,7 @@ async def on_version(ctx: Ctx) -> None:
     """Send a stored version's file again (ver:<submission id>), office only."""
     caller = ctx.need_caller()
     caller.require_office()
-    submission = await ctx.session.get(m.Submission, button_id(ctx, "ver:"))
-    if submission is None:
-        raise StaleButton()
-    assignment = await ctx.session.get_one(m.Assignment, submission.assignment_id)
-    if assignment.campaign_id != caller.campaign.id:
-        raise StaleButton()
+    submission = await pressed_submission(ctx.session, caller, pressed(ctx, cb.VERSION).id)
     caption = t("review.version_caption", ctx.lang, version=submission.version)
     files = (await files_of(ctx.session, [submission.id])).get(submission.id, [])
     for ref in files:
@@ -153,9 +143,9 @@ async def on_version(ctx: Ctx) -> None:
 def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the review handlers."""
     return [
-        button(r"^rev:ok:", on_accept),
-        button(r"^rev:ret:", on_return),
-        button(r"^ver:", on_version),
+        button(on_accept, cb.REVIEW_ACCEPT),
+        button(on_return, cb.REVIEW_RETURN),
+        button(on_version, cb.VERSION),
         command("reopen", on_reopen),
         command("received", on_received),
     ]

@@ -9,6 +9,7 @@ from telegram.ext import BaseHandler
 
 from bot.errors import StaleButton
 from bot.i18n import Markup, t
+from bot.messages import callbacks as cb
 from bot.services import albums, conversations
 from bot.services.outbox import message as message_payload
 from bot.services.submissions import (
@@ -22,7 +23,7 @@ from bot.services.submissions import (
     owed_item,
     submit,
 )
-from handlers.common import Context, Ctx, Reply, button, button_id, command
+from handlers.common import Context, Ctx, Reply, button, command, pressed
 from handlers.views import owed_buttons
 
 KIND = "submit"
@@ -36,14 +37,14 @@ async def start_submit(ctx: Ctx) -> None:
     if not owed:
         ctx.say(t("submit.nothing", ctx.lang))
         return
-    buttons = owed_buttons(owed, "sub", caller.campaign.timezone, ctx.lang)
+    buttons = owed_buttons(owed, cb.SUBMIT, caller.campaign.timezone, ctx.lang)
     ctx.say(t("submit.pick", ctx.lang), buttons)
 
 
 async def pick_task(ctx: Ctx) -> None:
     """Open a submission for the chosen assignment (sub:<assignment id>)."""
     caller = ctx.need_caller()
-    item = await owed_item(ctx.session, caller, button_id(ctx, "sub:"))
+    item = await owed_item(ctx.session, caller, pressed(ctx, cb.SUBMIT).id)
     assert ctx.person is not None
     await conversations.begin(
         ctx.session,
@@ -67,8 +68,8 @@ async def pick_task(ctx: Ctx) -> None:
             t("submit.confirm_none", ctx.lang, task=item.task.title, unit=item.unit.name),
             [
                 [
-                    (t("submit.confirm_button", ctx.lang), "sc:ok"),
-                    (t("submit.cancel_button", ctx.lang), "sc:no"),
+                    (t("submit.confirm_button", ctx.lang), cb.SUBMIT_CONFIRM.data("ok")),
+                    (t("submit.cancel_button", ctx.lang), cb.SUBMIT_CONFIRM.data("no")),
                 ]
             ],
         )
@@ -115,8 +116,8 @@ def content_of(message: Message) -> Content | None:
 def _confirm_buttons(lang: str) -> list[list[tuple[str, str]]]:
     return [
         [
-            (t("submit.confirm_button", lang), "sc:ok"),
-            (t("submit.cancel_button", lang), "sc:no"),
+            (t("submit.confirm_button", lang), cb.SUBMIT_CONFIRM.data("ok")),
+            (t("submit.cancel_button", lang), cb.SUBMIT_CONFIRM.data("no")),
         ]
     ]
 
@@ -230,8 +231,8 @@ async def _album_part(
 async def confirm(ctx: Ctx) -> None:
     """Store the submission (sc:ok) or drop it (sc:no)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and ctx.person is not None
+    choice = pressed(ctx, cb.SUBMIT_CONFIRM).word
+    assert ctx.person is not None
     conversation = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
     if conversation is None or conversation.kind != KIND:
         raise StaleButton()
@@ -247,7 +248,7 @@ async def confirm(ctx: Ctx) -> None:
     if content is None:
         raise StaleButton()
     await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
-    if query.data != "sc:ok":
+    if choice != "ok":
         ctx.replies.append(Reply(t("submit.cancelled", ctx.lang), edit=True))
         return
     submission = await submit(
@@ -267,6 +268,6 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the submission handlers (content arrives through the message router)."""
     return [
         command("submit", start_submit),
-        button(r"^sub:", pick_task),
-        button(r"^sc:", confirm),
+        button(pick_task, cb.SUBMIT),
+        button(confirm, cb.SUBMIT_CONFIRM),
     ]

@@ -1,22 +1,23 @@
 """/report: a unit's report to the office outside any task, and the office's accept / return.
 
 The contact sends text, files or an album in as many messages as they like; the draft grows
-in the open conversation until they press Send (`rs:ok`; `rs:no` cancels). The office gets
-it with `rp:ok:<id>` / `rp:ret:<id>`; a return asks for the reason as the next message.
+in the open conversation until they press Send (`cb.REPORT_SEND`: send or cancel). The
+office gets it with `cb.REPORT_ACCEPT` / `cb.REPORT_RETURN`; a return asks for the reason as
+the next message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from telegram import Message, Update
 from telegram.ext import BaseHandler
 
-from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import t
+from bot.messages import callbacks as cb
 from bot.services import conversations
+from bot.services.catalog import units_by_id
 from bot.services.unit_reports import (
     MAX_FILES,
     EmptyReport,
@@ -24,7 +25,7 @@ from bot.services.unit_reports import (
     decide_report,
     pending_report,
 )
-from handlers.common import Context, Ctx, Reply, button, button_id, command
+from handlers.common import Context, Ctx, Reply, button, command, pressed
 from handlers.submit import file_of
 
 KIND = "report"
@@ -37,10 +38,10 @@ async def start(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     caller.require_unit()
     if len(caller.unit_ids) > 1:
-        units = [await ctx.session.get(m.Unit, uid) for uid in caller.unit_ids]
+        units = await units_by_id(ctx.session, caller.unit_ids)
         ctx.say(
             t("work.report_pick_unit", ctx.lang),
-            [[(u.name, f"ru:{u.id}")] for u in units if u is not None],
+            [[(u.name, cb.REPORT_UNIT.data(u.id))] for u in units],
         )
         return
     await _open(ctx, caller.unit_ids[0])
@@ -60,9 +61,9 @@ async def _open(ctx: Ctx, unit_id: int) -> None:
 
 
 async def on_unit(ctx: Ctx) -> None:
-    """Open a report for the chosen unit (ru:<unit id>), one of the caller's own."""
+    """Open a report for the chosen unit (`cb.REPORT_UNIT`), one of the caller's own."""
     caller = ctx.need_caller()
-    unit_id = button_id(ctx, "ru:")
+    unit_id = pressed(ctx, cb.REPORT_UNIT).id
     if unit_id not in caller.unit_ids:
         raise StaleButton()
     await _open(ctx, unit_id)
@@ -87,11 +88,7 @@ async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:
         return
     # An album's messages may be handled at once: read the draft under a row lock
     # (PostgreSQL; SQLite's writes are serialised already) so that no file is lost.
-    found = await ctx.session.scalar(
-        select(m.Conversation)
-        .where(m.Conversation.person_id == ctx.person.id, m.Conversation.chat_id == ctx.chat_id)
-        .with_for_update()
-    )
+    found = await conversations.locked(ctx.session, ctx.person.id, ctx.chat_id)
     if found is None or found.kind != KIND:
         raise StaleButton()
     data = dict(found.data)
@@ -99,9 +96,7 @@ async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:
     if entry is not None and len(files) < MAX_FILES:
         files.append(entry)
     joined = "\n".join(x for x in (str(data.get("text") or ""), text) if x)[:TEXT_LIMIT]
-    found.data = {**data, "text": joined, "files": files}
-    found.updated_at = ctx.now
-    found.expires_at = ctx.now + conversations.TTL
+    conversations.keep(found, {**data, "text": joined, "files": files}, ctx.now)
     ctx.say(
         t(
             "work.report_got",
@@ -111,23 +106,23 @@ async def take_message(ctx: Ctx, data: dict[str, Any]) -> None:
         ),
         [
             [
-                (t("work.report_send_button", ctx.lang), "rs:ok"),
-                (t("work.cancel_button", ctx.lang), "rs:no"),
+                (t("work.report_send_button", ctx.lang), cb.REPORT_SEND.data("ok")),
+                (t("work.cancel_button", ctx.lang), cb.REPORT_SEND.data("no")),
             ]
         ],
     )
 
 
 async def on_send(ctx: Ctx) -> None:
-    """Send the draft to the office (rs:ok) or drop it (rs:no)."""
+    """Send the draft to the office, or drop it (`cb.REPORT_SEND`)."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and ctx.person is not None
+    choice = pressed(ctx, cb.REPORT_SEND).word
+    assert ctx.person is not None
     found = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
-    if found is None or found.kind != KIND or query.data not in ("rs:ok", "rs:no"):
+    if found is None or found.kind != KIND:
         raise StaleButton()
     data = dict(found.data)
-    if query.data == "rs:no":
+    if choice == "no":
         await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return
@@ -148,12 +143,12 @@ async def on_send(ctx: Ctx) -> None:
 
 
 async def on_accept(ctx: Ctx) -> None:
-    """Accept a report (rp:ok:<report id>)."""
+    """Accept a report (`cb.REPORT_ACCEPT`)."""
     caller = ctx.need_caller()
     _, unit = await decide_report(
         ctx.session,
         caller,
-        button_id(ctx, "rp:ok:"),
+        pressed(ctx, cb.REPORT_ACCEPT).id,
         accept=True,
         now=ctx.now,
         default_language=ctx.rt.default_language,
@@ -164,9 +159,9 @@ async def on_accept(ctx: Ctx) -> None:
 
 
 async def on_return(ctx: Ctx) -> None:
-    """Ask for the reason of returning a report (rp:ret:<report id>)."""
+    """Ask for the reason of returning a report (`cb.REPORT_RETURN`)."""
     caller = ctx.need_caller()
-    report, unit = await pending_report(ctx.session, caller, button_id(ctx, "rp:ret:"))
+    report, unit = await pending_report(ctx.session, caller, pressed(ctx, cb.REPORT_RETURN).id)
     assert ctx.person is not None
     await conversations.begin(
         ctx.session, ctx.person.id, ctx.chat_id, REASON, {"report_id": report.id}, ctx.now
@@ -199,8 +194,8 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     """Return the /report handlers and their buttons."""
     return [
         command("report", start),
-        button(r"^ru:", on_unit),
-        button(r"^rs:", on_send),
-        button(r"^rp:ok:", on_accept),
-        button(r"^rp:ret:", on_return),
+        button(on_unit, cb.REPORT_UNIT),
+        button(on_send, cb.REPORT_SEND),
+        button(on_accept, cb.REPORT_ACCEPT),
+        button(on_return, cb.REPORT_RETURN),
     ]

@@ -8,8 +8,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.db import models as m
+from bot.domain.assignments import ACCEPTED, DONE, is_open
 from bot.domain.deadlines import days_left, days_overdue
 from bot.i18n import Markup, format_date, format_moment, progress_bar, t
+from bot.messages import callbacks as cb
 from bot.services.progress import AssignmentView, CampaignProgress, TaskProgress
 from bot.services.submissions import Owed
 from bot.services.unit_reports import ReportLine
@@ -22,7 +24,7 @@ def state_label(view: AssignmentView, lang: str) -> Markup:
 
 def when_label(view: AssignmentView, now: datetime, lang: str) -> Markup:
     """Say how much time is left, or how late, for an open assignment."""
-    if view.status not in ("pending", "returned"):
+    if not is_open(view.status):
         return Markup("")
     if view.overdue:
         return t("status.days_overdue", lang, days=days_overdue(view.due_at, now))
@@ -132,10 +134,10 @@ def status_buttons(lang: str) -> list[list[tuple[str, str]]]:
     """Return the "more" buttons under the short status: full details, the overdue list, chart."""
     return [
         [
-            (str(t("reports.status.more_button", lang)), "st:full"),
-            (str(t("reports.status.overdue_button", lang)), "st:overdue"),
+            (str(t("reports.status.more_button", lang)), cb.STATUS_MORE.data("full")),
+            (str(t("reports.status.overdue_button", lang)), cb.STATUS_MORE.data("overdue")),
         ],
-        [(str(t("reports.status.chart_button", lang)), "st:chart")],
+        [(str(t("reports.status.chart_button", lang)), cb.STATUS_MORE.data("chart"))],
     ]
 
 
@@ -197,7 +199,7 @@ def campaign_detail_view(progress: CampaignProgress, lang: str) -> str:
 
 def unit_view(unit: m.Unit, views: list[AssignmentView], tz: str, now: datetime, lang: str) -> str:
     """Render one unit's tasks: state, due date, days left or overdue."""
-    done = sum(1 for v in views if v.status in ("submitted", "accepted"))
+    done = sum(1 for v in views if v.status in DONE)
     lines: list[str] = [
         t("chat.unit_title", lang, unit=unit.name),
         t(
@@ -238,8 +240,8 @@ def unit_view(unit: m.Unit, views: list[AssignmentView], tz: str, now: datetime,
 
 def task_view(task: m.Task, views: list[AssignmentView], tz: str, now: datetime, lang: str) -> str:
     """Render who has submitted a task and who has not, the latest first."""
-    submitted = [v for v in views if v.status in ("submitted", "accepted")]
-    missing = [v for v in views if v.status in ("pending", "returned")]
+    submitted = [v for v in views if v.status in DONE]
+    missing = [v for v in views if is_open(v.status)]
     # The worst offenders first: the longest overdue at the top.
     missing.sort(key=lambda v: v.due_at)
     mark = t("work.task_added_mark", lang) if task.origin == "chat" else ""
@@ -252,7 +254,7 @@ def task_view(task: m.Task, views: list[AssignmentView], tz: str, now: datetime,
             bar=progress_bar(len(submitted), len(views)),
             submitted=len(submitted),
             total=len(views),
-            accepted=sum(1 for v in views if v.status == "accepted"),
+            accepted=sum(1 for v in views if v.status == ACCEPTED),
             overdue=sum(1 for v in missing if v.overdue),
         ),
         "",
@@ -322,9 +324,9 @@ MAX_PICK_BUTTONS = 30
 
 
 def owed_buttons(
-    owed: Sequence[Owed], prefix: str, tz: str, lang: str
+    owed: Sequence[Owed], kind: cb.Kind, tz: str, lang: str
 ) -> list[list[tuple[str, str]]]:
-    """Return one button per open assignment (task, unit, due), data `<prefix>:<id>`."""
+    """Return one button per open assignment (task, unit, due) of this kind."""
     return [
         [
             (
@@ -335,7 +337,7 @@ def owed_buttons(
                     unit=item.unit.name,
                     due=format_moment(item.assignment.due_at, tz, lang),
                 ),
-                f"{prefix}:{item.assignment.id}",
+                kind.data(item.assignment.id),
             )
         ]
         for item in owed[:MAX_PICK_BUTTONS]

@@ -2,11 +2,12 @@
 
 Both are short conversations kept in the database (any process takes the next step):
 
-- /assign: title → deadline → evidence (`we:<kind>`) → units (handlers.picker) →
-  instructions (text, file, or `wi:skip`) → confirm (`wc:ok` / `wc:no`).
+- /assign: title → deadline → evidence (`cb.EVIDENCE`) → units (handlers.picker) →
+  instructions (text, file, or `cb.INSTRUCTIONS_SKIP`) → confirm (`cb.WORK_CONFIRM`).
 - /notice: content (text or file; `/notice TEXT` gives it at once) → units → optional
-  deadline (text or `wd:none`) → confirm. `/notice` alone lists notices (`nv:<id>` opens
-  one; `nrm:<id>` reminds the units not yet received); `nr:<notice>:<unit>` is 收到.
+  deadline (text or `cb.NOTICE_NO_DEADLINE`) → confirm. `/notice` alone lists notices
+  (`cb.NOTICE_VIEW` opens one; `cb.NOTICE_REMIND` reminds the units not yet received);
+  `cb.NOTICE_RECEIVED` is 收到.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 from telegram import Message, Update
 from telegram.ext import BaseHandler
 
-from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import Markup, format_moment, t
+from bot.messages import callbacks as cb
 from bot.services import conversations
 from bot.services.adhoc import (
     EVIDENCE,
@@ -32,6 +33,7 @@ from bot.services.adhoc import (
     target_units,
 )
 from bot.services.audit import record
+from bot.services.catalog import pressed_kind
 from bot.services.notices import (
     EmptyNotice,
     NoticeFile,
@@ -42,7 +44,7 @@ from bot.services.notices import (
     remind_again,
     title_of,
 )
-from handlers.common import Context, Ctx, Reply, button, button_id, command, parse_id
+from handlers.common import Context, Ctx, Reply, button, command, pressed
 from handlers.picker import pick_buttons, target_buttons, unit_ids_of
 
 ASSIGN = "assign"
@@ -106,9 +108,18 @@ async def assign(ctx: Ctx) -> None:
 
 def _evidence_buttons(ctx: Ctx) -> list[list[tuple[str, str]]]:
     rows: list[list[tuple[str, str]]] = [
-        [(t(f"work.evidence_{e}", ctx.lang), f"we:{e}")] for e in EVIDENCE
+        [(t(f"work.evidence_{e}", ctx.lang), cb.EVIDENCE.data(e))] for e in EVIDENCE
     ]
-    return [*rows, [(t("work.cancel_button", ctx.lang), "wc:no")]]
+    return [*rows, [(t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no"))]]
+
+
+def _confirm_buttons(ctx: Ctx, count: int) -> list[list[tuple[str, str]]]:
+    return [
+        [
+            (t("work.confirm_button", ctx.lang, count=count), cb.WORK_CONFIRM.data("ok")),
+            (t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no")),
+        ]
+    ]
 
 
 async def _assign_message(ctx: Ctx, data: dict[str, Any], message: Message) -> None:
@@ -160,24 +171,17 @@ async def _assign_confirm(ctx: Ctx, data: dict[str, Any]) -> None:
             instructions=str(instructions)[:500],
             phase=phase.name,
         ),
-        [
-            [
-                (t("work.confirm_button", ctx.lang, count=len(units)), "wc:ok"),
-                (t("work.cancel_button", ctx.lang), "wc:no"),
-            ]
-        ],
+        _confirm_buttons(ctx, len(units)),
     )
 
 
 async def on_evidence(ctx: Ctx) -> None:
-    """Take the evidence (we:<file|text|any|none>) and ask for the units."""
+    """Take the evidence (`cb.EVIDENCE`: file, text, any, none) and ask for the units."""
     caller = ctx.need_caller()
     caller.require_office()
+    evidence = pressed(ctx, cb.EVIDENCE).word
     kind, data = await _current(ctx, "evidence")
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    evidence = query.data.removeprefix("we:")
-    if kind != ASSIGN or evidence not in EVIDENCE:
+    if kind != ASSIGN:
         raise StaleButton()
     await _open(ctx, ASSIGN, "units", {**data, "evidence": evidence})
     ctx.say(
@@ -186,7 +190,7 @@ async def on_evidence(ctx: Ctx) -> None:
 
 
 async def on_skip(ctx: Ctx) -> None:
-    """Add no instructions (wi:skip) and show the summary to confirm."""
+    """Add no instructions (`cb.INSTRUCTIONS_SKIP`) and show the summary to confirm."""
     caller = ctx.need_caller()
     caller.require_office()
     kind, data = await _current(ctx, "instructions")
@@ -234,29 +238,25 @@ async def _assign_finish(ctx: Ctx, data: dict[str, Any]) -> None:
 
 
 async def on_units(ctx: Ctx) -> None:
-    """Choose the units: wu:all, wu:k:<kind>, wu:pick, wu:t:<unit>, wu:p:<page>, wu:done."""
+    """Choose the units: all, one kind, or ticked one by one on pages, then done."""
     caller = ctx.need_caller()
     caller.require_office()
+    button = pressed(ctx, cb.UNITS_CHOICE, cb.UNITS_KIND, cb.UNITS_TOGGLE, cb.UNITS_PAGE)
     kind, data = await _current(ctx, "units")
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    if action == "all" and len(parts) == 2:
+    if button.kind == cb.UNITS_CHOICE and button.word == "all":
         await _units_chosen(ctx, kind, {**data, "target": "all"})
-    elif action == "k" and len(parts) == 3:
-        kind_id = parse_id(parts[2])
-        found = await ctx.session.get(m.UnitKind, kind_id)
-        if found is None or found.campaign_id != caller.campaign.id:
-            raise StaleButton()
-        await _units_chosen(ctx, kind, {**data, "target": f"kind:{kind_id}"})
-    elif action in ("pick", "p", "t") and len(parts) == (2 if action == "pick" else 3):
+    elif button.kind == cb.UNITS_KIND:
+        found = await pressed_kind(ctx.session, caller, button.id)
+        await _units_chosen(ctx, kind, {**data, "target": f"kind:{found.id}"})
+    elif button.kind == cb.UNITS_CHOICE and button.word == "done":
+        await _units_chosen(ctx, kind, {**data, "target": "units"})
+    else:
         chosen = list(data.get("chosen") or [])
         page = int(data.get("page") or 0)
-        if action == "p":
-            page = parse_id(parts[2])
-        if action == "t":
-            unit_id = parse_id(parts[2])
+        if button.kind == cb.UNITS_PAGE:
+            page = button.id
+        if button.kind == cb.UNITS_TOGGLE:
+            unit_id = button.id
             if unit_id not in await unit_ids_of(ctx, caller):
                 raise StaleButton()
             chosen = (
@@ -271,10 +271,6 @@ async def on_units(ctx: Ctx) -> None:
                 edit=True,
             )
         )
-    elif action == "done" and len(parts) == 2:
-        await _units_chosen(ctx, kind, {**data, "target": "units"})
-    else:
-        raise StaleButton()
 
 
 async def _units_chosen(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
@@ -287,8 +283,8 @@ async def _units_chosen(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
             t("work.assign_instructions", ctx.lang),
             [
                 [
-                    (t("work.skip_button", ctx.lang), "wi:skip"),
-                    (t("work.cancel_button", ctx.lang), "wc:no"),
+                    (t("work.skip_button", ctx.lang), cb.INSTRUCTIONS_SKIP.data("skip")),
+                    (t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no")),
                 ]
             ],
         )
@@ -298,8 +294,8 @@ async def _units_chosen(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
         t("work.notice_ask_deadline", ctx.lang),
         [
             [
-                (t("work.notice_no_deadline", ctx.lang), "wd:none"),
-                (t("work.cancel_button", ctx.lang), "wc:no"),
+                (t("work.notice_no_deadline", ctx.lang), cb.NOTICE_NO_DEADLINE.data("none")),
+                (t("work.cancel_button", ctx.lang), cb.WORK_CONFIRM.data("no")),
             ]
         ],
     )
@@ -334,12 +330,12 @@ async def _reprompt(ctx: Ctx, kind: str, data: dict[str, Any]) -> None:
 
 
 async def on_confirm(ctx: Ctx) -> None:
-    """Finish (wc:ok at the confirm step) or cancel (wc:no, at any step)."""
+    """Finish (`cb.WORK_CONFIRM` ok, at the confirm step) or cancel (no, at any step)."""
     caller = ctx.need_caller()
     caller.require_office()
-    query = ctx.update.callback_query
-    assert query is not None and ctx.person is not None
-    if query.data == "wc:no":
+    choice = pressed(ctx, cb.WORK_CONFIRM).word
+    assert ctx.person is not None
+    if choice == "no":
         kind, _ = await _current(
             ctx, "title", "deadline", "evidence", "units", "instructions", "content", "confirm"
         )
@@ -353,8 +349,6 @@ async def on_confirm(ctx: Ctx) -> None:
         )
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return
-    if query.data != "wc:ok":
-        raise StaleButton()
     kind, data = await _current(ctx, "confirm")
     await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
     if kind == ASSIGN:
@@ -392,13 +386,13 @@ async def notice(ctx: Ctx) -> None:
                     received=s.received,
                     total=s.total,
                 ),
-                f"nv:{s.notice.id}",
+                cb.NOTICE_VIEW.data(s.notice.id),
             )
         ]
         for s in summaries
     ]
     if caller.is_office:
-        rows.append([(t("work.notice_new_button", ctx.lang), "wn:new")])
+        rows.append([(t("work.notice_new_button", ctx.lang), cb.NOTICE_NEW.data("new"))])
     if not summaries:
         ctx.say(t("work.notice_none", ctx.lang), rows or None)
         return
@@ -418,7 +412,7 @@ async def notice(ctx: Ctx) -> None:
 
 
 async def on_new_notice(ctx: Ctx) -> None:
-    """Ask for a new notice's content (wn:new)."""
+    """Ask for a new notice's content (`cb.NOTICE_NEW`)."""
     caller = ctx.need_caller()
     caller.require_office()
     await _open(ctx, NOTICE, "content", {"file": None})
@@ -455,7 +449,7 @@ async def _notice_message(ctx: Ctx, data: dict[str, Any], message: Message) -> N
 
 
 async def on_no_deadline(ctx: Ctx) -> None:
-    """Send the notice without a deadline (wd:none): show the summary to confirm."""
+    """Send the notice without a deadline (`cb.NOTICE_NO_DEADLINE`): show the summary."""
     caller = ctx.need_caller()
     caller.require_office()
     kind, data = await _current(ctx, "deadline")
@@ -484,12 +478,7 @@ async def _notice_confirm(ctx: Ctx, data: dict[str, Any]) -> None:
             units=len(units),
             deadline=_due_text(ctx, data.get("due")),
         ),
-        [
-            [
-                (t("work.confirm_button", ctx.lang, count=len(units)), "wc:ok"),
-                (t("work.cancel_button", ctx.lang), "wc:no"),
-            ]
-        ],
+        _confirm_buttons(ctx, len(units)),
     )
 
 
@@ -518,9 +507,9 @@ async def _notice_finish(ctx: Ctx, data: dict[str, Any]) -> None:
 
 
 async def on_view(ctx: Ctx) -> None:
-    """Show one notice's receipts (nv:<notice id>), with "remind again" for the office."""
+    """Show one notice's receipts (`cb.NOTICE_VIEW`), with "remind again" for the office."""
     caller = ctx.need_caller()
-    state = await notice_state(ctx.session, caller, button_id(ctx, "nv:"))
+    state = await notice_state(ctx.session, caller, pressed(ctx, cb.NOTICE_VIEW).id)
     tz = caller.campaign.timezone
     notice = state.notice
     deadline = (
@@ -558,18 +547,23 @@ async def on_view(ctx: Ctx) -> None:
     buttons = None
     if caller.is_office and state.missing:
         buttons = [
-            [(t("work.remind_button", ctx.lang, count=len(state.missing)), f"nrm:{notice.id}")]
+            [
+                (
+                    t("work.remind_button", ctx.lang, count=len(state.missing)),
+                    cb.NOTICE_REMIND.data(notice.id),
+                )
+            ]
         ]
     ctx.say("\n".join(lines), buttons)
 
 
 async def on_remind(ctx: Ctx) -> None:
-    """Send the notice again to the units not yet received (nrm:<notice id>)."""
+    """Send the notice again to the units not yet received (`cb.NOTICE_REMIND`)."""
     caller = ctx.need_caller()
     units, messages = await remind_again(
         ctx.session,
         caller,
-        button_id(ctx, "nrm:"),
+        pressed(ctx, cb.NOTICE_REMIND).id,
         now=ctx.now,
         default_language=ctx.rt.default_language,
     )
@@ -579,14 +573,10 @@ async def on_remind(ctx: Ctx) -> None:
 
 
 async def on_received(ctx: Ctx) -> None:
-    """Record 收到 (nr:<notice id>:<unit id>) for the presser's own unit only."""
+    """Record 收到 (`cb.NOTICE_RECEIVED`: notice, unit) for the presser's own unit only."""
     caller = ctx.need_caller()
-    query = ctx.update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    if len(parts) != 3:
-        raise StaleButton()
-    got = await receive(ctx.session, caller, parse_id(parts[1]), parse_id(parts[2]), now=ctx.now)
+    notice_id, unit_id = pressed(ctx, cb.NOTICE_RECEIVED).ids
+    got = await receive(ctx.session, caller, notice_id, unit_id, now=ctx.now)
     if got.first:
         text = t("work.received_done", ctx.lang, unit=got.unit.name)
     else:
@@ -615,13 +605,13 @@ def handlers() -> list[BaseHandler[Update, Context, None]]:
     return [
         command("assign", assign),
         command("notice", notice),
-        button(r"^we:", on_evidence),
-        button(r"^wu:", on_units),
-        button(r"^wi:skip$", on_skip),
-        button(r"^wd:none$", on_no_deadline),
-        button(r"^wc:", on_confirm),
-        button(r"^wn:new$", on_new_notice),
-        button(r"^nv:", on_view),
-        button(r"^nrm:", on_remind),
-        button(r"^nr:", on_received),
+        button(on_evidence, cb.EVIDENCE),
+        button(on_units, cb.UNITS_CHOICE, cb.UNITS_KIND, cb.UNITS_TOGGLE, cb.UNITS_PAGE),
+        button(on_skip, cb.INSTRUCTIONS_SKIP),
+        button(on_no_deadline, cb.NOTICE_NO_DEADLINE),
+        button(on_confirm, cb.WORK_CONFIRM),
+        button(on_new_notice, cb.NOTICE_NEW),
+        button(on_view, cb.NOTICE_VIEW),
+        button(on_remind, cb.NOTICE_REMIND),
+        button(on_received, cb.NOTICE_RECEIVED),
     ]

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.db import models as m
+from bot.db.assignment_states import is_open
 from bot.db.engine import Database
 from bot.domain.calendar import WorkCalendar
-from bot.services.progress import OPEN
 from scheduler.context import load_contexts
 
 MOVES = ("hour", "workday", "workdays3", "deadline")
@@ -47,9 +47,7 @@ async def next_deadline(db: Database, now: datetime) -> datetime | None:
     a = m.Assignment
     async with db.read() as session:
         due = await session.scalar(
-            select(func.min(a.due_at)).where(
-                a.due_at > now, a.archived_at.is_(None), a.status.in_(OPEN)
-            )
+            select(func.min(a.due_at)).where(a.due_at > now, a.archived_at.is_(None), is_open())
         )
     return due
 
@@ -64,7 +62,7 @@ async def next_deadline_titles(db: Database, now: datetime) -> tuple[datetime, l
         titles = await session.scalars(
             select(m.Task.title)
             .join(a, a.task_id == m.Task.id)
-            .where(a.due_at == due, a.archived_at.is_(None), a.status.in_(OPEN))
+            .where(a.due_at == due, a.archived_at.is_(None), is_open())
             .group_by(m.Task.id, m.Task.title, m.Task.position)
             .order_by(m.Task.position)
         )

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.i18n import catalog, format_moment, plain
+from bot.messages.limits import utf16_len
 from sandbox.moves import MOVES, next_deadline_titles
 from sandbox.runner import Persona, Sandbox
 
@@ -51,7 +52,7 @@ _SAFE_SCHEMES = ("http://", "https://", "tg://", "mailto:")
 def entities_html(text: str, entities: list[JSON] | None) -> str:
     """Return Telegram text with its entities (UTF-16 offsets) as escaped HTML for the page."""
     units = text.encode("utf-16-le")
-    length = len(units) // 2
+    length = utf16_len(text)
     opens: dict[int, list[str]] = {}
     closes: dict[int, list[str]] = {}
     # Outer entities first; the last opened closes first, so nesting is kept.

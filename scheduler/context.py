@@ -18,10 +18,11 @@ from bot.domain.calendar import WorkCalendar
 from bot.domain.policy import ReminderPolicy
 from bot.domain.reminders import Timetable, timetable
 from bot.i18n import format_date, t
+from bot.messages import limits
+from bot.messages.limits import TEXT_LIMIT
 from bot.services.notify import language_of
 
 CHUNK = 5000  # ids per IN (...) list, well below the drivers' parameter limits
-TEXT_LIMIT = 4096  # Telegram's limit on a message's text
 
 
 @lru_cache(maxsize=64)
@@ -203,24 +204,6 @@ def day_text(day: date, lang: str) -> str:
     return format_date(datetime.combine(day, time(12), tzinfo=UTC), "UTC", lang)
 
 
-def text_length(text: str) -> int:
-    """Return a text's length as Telegram counts it (UTF-16 code units; an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def pack(title: str, lines: Sequence[str], lang: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Join lines under a title into as few messages as fit Telegram's length limit.
-
-    Lengths are taken on the HTML, which is never shorter than the text Telegram counts.
-    """
-    continued = f"{title} {t('reminders.continued', lang)}"
-    texts: list[str] = []
-    current = title
-    for line in lines:
-        too_long = text_length(current) + 1 + text_length(line) > limit
-        if too_long and current not in (title, continued):
-            texts.append(current)
-            current = continued
-        current = f"{current}\n{line}"
-    texts.append(current)
-    return texts
+    """Join lines under a title into as few messages as fit Telegram's limits (see limits.pack)."""
+    return limits.pack(title, lines, f"{title} {t('reminders.continued', lang)}", limit)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.db.assignment_states import is_open, is_overdue
 from bot.db.engine import Database
 from bot.domain.timespec import parse_clock
 from bot.i18n import format_moment, plain, t
@@ -22,7 +23,6 @@ from bot.services.notices import NoticeSummary, list_notices, title_of
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue_many, message
 from bot.services.people import holders
-from bot.services.progress import OPEN
 from bot.services.unit_reports import count_reports
 from scheduler.context import (
     CampaignContext,
@@ -413,7 +413,7 @@ async def _digest_data(
             select(
                 a.task_id,
                 a.due_at,
-                func.sum(case((a.status.in_(OPEN), 1), else_=0)),
+                func.sum(case((is_open(), 1), else_=0)),
                 func.count(),
             )
             .where(*live, a.due_at >= start, a.due_at < end)
@@ -422,7 +422,7 @@ async def _digest_data(
         if task_id in tasks
     ]
     due_today.sort(key=lambda x: (x[1], x[0].position))
-    late = (*live, a.status.in_(OPEN), a.due_at < now)
+    late = (*live, is_overdue(now))
     counts = {
         task_id: int(count)
         for task_id, count in await session.execute(

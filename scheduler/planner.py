@@ -32,19 +32,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.domain.assignments import is_open
 from bot.domain.deadlines import days_overdue
-from bot.domain.reminders import Stage, time_left
-from bot.i18n import Markup, format_moment, plain, t
+from bot.domain.reminders import Stage
+from bot.i18n import format_moment, plain, t
+from bot.messages.limits import utf16_len
+from bot.messages.pushes import assignment_buttons, nudge_text
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue, enqueue_many, message
 from bot.services.people import holders
-from bot.services.progress import OPEN
 from scheduler.context import (
     CampaignContext,
     TaskInfo,
     load_contexts,
     pack,
-    text_length,
     unit_names,
     unit_people,
 )
@@ -171,7 +172,7 @@ async def _plan_batch(
     for row in rows:
         ctx = contexts.get(row.campaign_id)
         task = None if ctx is None else (await ctx.tasks(session)).get(row.task_id)
-        if ctx is None or task is None or row.archived_at is not None or row.status not in OPEN:
+        if ctx is None or task is None or row.archived_at is not None or not is_open(row.status):
             # Submitted, accepted or archived (or its task or campaign is): nothing is owed
             # until a change sets a new check.
             updates.append({"row_id": row.id, "check_at": None})
@@ -214,43 +215,6 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _buttons(assignment_id: int, lang: str) -> list[list[dict[str, str]]]:
-    return [
-        [
-            {
-                "text": plain("reminders.nudge.button_submit", lang),
-                "callback_data": f"sub:{assignment_id}",
-            },
-            {
-                "text": plain("reminders.nudge.button_extend", lang),
-                "callback_data": f"ext:{assignment_id}",
-            },
-            {
-                "text": plain("reminders.nudge.button_details", lang),
-                "callback_data": f"det:{assignment_id}",
-            },
-        ]
-    ]
-
-
-def nudge_text(
-    stage: Stage, task: str, unit: str, due: datetime, tz: str, lang: str, at: datetime
-) -> Markup:
-    """Render the nudge of one stage to a unit's contacts, with the days left or late at `at`."""
-    params: dict[str, Any] = {"task": task, "unit": unit, "due": format_moment(due, tz, lang)}
-    if stage.kind == "before":
-        days, hours = time_left(due, at)
-        left = (
-            t("reminders.nudge.left_days", lang, days=days)
-            if days
-            else t("reminders.nudge.left_hours", lang, hours=hours)
-        )
-        return t("reminders.nudge.before", lang, left=left, **params)
-    if stage.kind == "due":
-        return t("reminders.nudge.due", lang, **params)
-    return t("reminders.nudge.overdue", lang, days=days_overdue(due, at), **params)
-
-
 async def _write_nudges(
     session: AsyncSession,
     ctx: CampaignContext,
@@ -281,7 +245,7 @@ async def _write_nudges(
                     lang,
                     owed.deliver,
                 )
-                payloads[lang] = message(text, _buttons(owed.assignment_id, lang))
+                payloads[lang] = message(text, assignment_buttons(owed.assignment_id, lang))
             outgoing.append(
                 Outgoing(
                     key=f"nudge:{owed.assignment_id}:{owed.stage.key}:{_epoch(owed.due_at)}:{person.id}",
@@ -420,7 +384,7 @@ def _name_chunks(names: list[str], separator: str) -> list[list[str]]:
     chunks: list[list[str]] = [[]]
     size = 0
     for name in names:
-        width = text_length(html.escape(name, quote=False) + separator)
+        width = utf16_len(html.escape(name, quote=False) + separator)
         if chunks[-1] and size + width > LINE_BUDGET:
             chunks.append([])
             size = 0

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.db.assignment_states import is_open
 from bot.domain.policy import ReminderPolicy
 from bot.domain.reminders import Stage
 from bot.domain.timespec import WEEKDAYS, Duration, parse_duration
 from bot.i18n import format_moment, plain
 from bot.services.people import holders
-from bot.services.progress import OPEN
 from scheduler.context import CampaignContext, day_text, load_contexts, unit_names, unit_people
 from scheduler.notices import (
     announce_moment,
@@ -99,7 +99,7 @@ async def preview(
     owed_list: list[Owed] = []
     result = await session.stream(
         select(a.id, a.unit_id, a.task_id, a.due_at).where(
-            a.campaign_id == ctx.id, a.archived_at.is_(None), a.status.in_(OPEN)
+            a.campaign_id == ctx.id, a.archived_at.is_(None), is_open()
         )
     )
     async for row in result:

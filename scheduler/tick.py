@@ -1,7 +1,10 @@
 """The repeating tick and the sender of one process, both working only while it leads.
 
-Nothing here is one scheduler job per nudge: the tick reads the database (the planner
-writes outbox rows), and the sender drains the outbox.
+The tick is one repeating job on the Application's JobQueue (APScheduler underneath):
+coalesced, one instance at a time, and it checks leadership itself each time it runs. It is
+the only job: nothing here is one scheduler job per nudge, and no job is persisted. The tick
+reads the database (the planner writes outbox rows); the sender is a long-running task that
+drains the outbox (it must react within a second and hold its leases, which a job would not).
 """
 
 from __future__ import annotations
@@ -9,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from telegram import Bot
+from telegram.ext import Job, JobQueue
 
 from bot.db.engine import Database
 from bot.runtime import Runtime
@@ -27,6 +30,10 @@ log = logging.getLogger("duban.scheduler")
 
 PlanTick = Callable[..., Awaitable[Any]]
 LIMITS_KEY = "rate_limits"
+TICK_JOB = "duban-tick"
+# APScheduler's options for the tick: runs missed while one was still going (or while the
+# loop was busy) collapse into one; never two at once; a late run still runs (no grace cut).
+TICK_JOB_KWARGS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
 
 def limits_of(runtime: Runtime) -> RateLimits:
@@ -64,7 +71,11 @@ class Scheduler:
             is_leader=lambda: leader.is_leader,
             exclusive=leader.exclusive,
         )
-        self._stop = asyncio.Event()
+        self.job: Job[Any] | None = None
+        self._queue: JobQueue[Any] | None = None
+        self._stopping = False
+        # Held while a tick runs, so that stop() waits for the one in flight.
+        self._ticking = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.ticks = 0
 
@@ -73,16 +84,29 @@ class Scheduler:
         """Return the database the scheduler works on."""
         return self.runtime.db
 
-    async def start(self) -> None:
-        """Start the tick loop and the sender."""
-        self._tasks = [
-            asyncio.create_task(self._tick_loop(), name="duban-tick"),
-            asyncio.create_task(self.sender.run(), name="duban-sender"),
-        ]
+    async def start(self, job_queue: JobQueue[Any]) -> None:
+        """Schedule the tick on a started JobQueue (first run at once) and start the sender."""
+        self._stopping = False
+        self._queue = job_queue
+        self.job = job_queue.run_repeating(
+            self._run_tick,
+            interval=self.tick_seconds,
+            first=0,
+            name=TICK_JOB,
+            job_kwargs=TICK_JOB_KWARGS,
+        )
+        self._tasks = [asyncio.create_task(self.sender.run(), name="duban-sender")]
 
     async def stop(self) -> None:
-        """Stop ticking; let the sender finish what is in flight; give leadership up."""
-        self._stop.set()
+        """Stop ticking (the tick in flight ends first); let the sender finish; give up leading."""
+        self._stopping = True
+        if self.job is not None and self._queue is not None:
+            # A queue already shut down (the Application stopping first) holds no jobs.
+            if self.job in self._queue.jobs():
+                self.job.schedule_removal()
+            self.job = None
+        async with self._ticking:
+            pass
         self.sender.stop()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,13 +126,12 @@ class Scheduler:
         self.runtime.poke_sender()
         return True
 
-    async def _tick_loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
+    async def _run_tick(self, _context: object) -> None:
+        """The job's callback: one tick; a failure is logged and the next run tries again."""
+        if self._stopping:
+            return
+        async with self._ticking:
             try:
                 await self.tick()
             except Exception:
                 log.exception("tick failed")
-            remaining = self.tick_seconds - (time.monotonic() - started)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(0.0, remaining))

@@ -173,7 +173,8 @@ async def crowd(tmp_path: Path, units: int) -> AsyncIterator[World]:
                     allowed_updates=Update.ALL_TYPES, timeout=1, poll_interval=0
                 )
                 scheduler = Scheduler(runtime, app.bot, SoleLeader(), tick_seconds=1.0)
-                await scheduler.start()
+                assert app.job_queue is not None
+                await scheduler.start(app.job_queue)
                 try:
                     yield World(srv, db, app, scheduler, campaign_id, unit_ids)
                 finally:

@@ -244,7 +244,8 @@ async def test_assign_nudge_submit_notice_receipts(sqlite_db: Database) -> None:
                 app.bot_data["runtime"], app.bot, SoleLeader(), planner=planner, tick_seconds=0.02
             )
             w.scheduler = scheduler
-            await scheduler.start()
+            assert app.job_queue is not None
+            await scheduler.start(app.job_queue)
             try:
                 await run_story(w)
             finally:

@@ -261,7 +261,8 @@ class Week:
             scheduler = Scheduler(
                 runtime, app.bot, SoleLeader(), planner=planner, tick_seconds=0.02
             )
-            await scheduler.start()
+            assert app.job_queue is not None
+            await scheduler.start(app.job_queue)
             try:
                 for moment in MOMENTS[1:]:
                     self.clock.now = moment

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.db import models as m
 from bot.db.engine import Database
-from handlers.common import MESSAGE_LIMIT, split_text
+from bot.messages.limits import REPLY_LIMIT, split_text
 from sandbox.botapi.htmlcheck import parse_html
 from tests.harness import BOT_USERNAME, T0, Harness
 from tests.reliability import record
@@ -139,7 +139,7 @@ def test_split_text_keeps_lines_and_limit() -> None:
     lines = [f"<b>单位{i}</b> · 逾期 {i} 天" for i in range(1000)]
     parts = split_text("\n".join(lines))
     assert len(parts) > 1
-    assert all(len(p) <= MESSAGE_LIMIT for p in parts)
+    assert all(len(p) <= REPLY_LIMIT for p in parts)
     assert "\n".join(parts).split("\n") == lines
     for part in parts:
         parse_html(part)  # every part is valid HTML on its own

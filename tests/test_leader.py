@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from telegram import Bot
+from telegram.ext import ApplicationBuilder, JobQueue
 
 from bot.config import Config
 from bot.db.engine import Database
@@ -27,7 +28,7 @@ from scheduler.leader import (
     make_leader,
     setup_lock,
 )
-from scheduler.tick import Scheduler
+from scheduler.tick import TICK_JOB, Scheduler
 from tests.cli import clean_env, duban_command
 from tests.conftest import PG_DSN
 from tests.delivery_world import TOKEN, FakeClock
@@ -154,6 +155,19 @@ def make_scheduler(db: Database, leader: Any, planned: list[datetime], tick: flo
     return Scheduler(runtime, Bot(TOKEN), leader, planner=planner, tick_seconds=tick)
 
 
+# The Applications whose queues are in use: a JobQueue holds its Application weakly.
+_APPS: list[Any] = []
+
+
+async def job_queue() -> JobQueue[Any]:
+    """Return a started JobQueue of an Application that never touches the network."""
+    app = ApplicationBuilder().token(TOKEN).updater(None).build()
+    _APPS.append(app)
+    assert app.job_queue is not None
+    await app.job_queue.start()
+    return app.job_queue
+
+
 @pytest.mark.postgres
 async def test_another_process_takes_over_within_one_tick(db: Database) -> None:
     postgres_only(db)
@@ -161,15 +175,17 @@ async def test_another_process_takes_over_within_one_tick(db: Database) -> None:
     plans: dict[str, list[datetime]] = {"a": [], "b": []}
     leaders = {"a": PgLeader(db.url), "b": PgLeader(db.url)}
     schedulers = {name: make_scheduler(db, leaders[name], plans[name], tick) for name in ("a", "b")}
-    await schedulers["a"].start()
+    queues = {name: await job_queue() for name in ("a", "b")}
+    await schedulers["a"].start(queues["a"])
     await until(lambda: plans["a"], 5)
-    await schedulers["b"].start()
+    await schedulers["b"].start(queues["b"])
     try:
         await asyncio.sleep(3 * tick)
         assert plans["b"] == []  # only the leader plans
         assert len(plans["a"]) >= 3
         assert schedulers["a"].sender._is_leader() and not schedulers["b"].sender._is_leader()
-        # The leader dies: its loops stop and its session goes with it.
+        # The leader dies: its tick and sender stop and its session goes with it.
+        await queues["a"].stop(wait=False)
         for task in schedulers["a"]._tasks:
             task.cancel()
         await terminate(leaders["a"].backend_pid)
@@ -180,6 +196,8 @@ async def test_another_process_takes_over_within_one_tick(db: Database) -> None:
     finally:
         for scheduler in schedulers.values():
             await scheduler.stop()
+        for queue in queues.values():
+            await queue.stop()
 
 
 async def test_the_tick_plans_only_while_leading(db: Database) -> None:
@@ -202,6 +220,37 @@ async def test_the_tick_plans_only_while_leading(db: Database) -> None:
     scheduler.runtime.outbox_ready.clear()
     assert await scheduler.tick() is True and len(planned) == 1
     assert scheduler.runtime.outbox_ready.is_set()  # the sender looks at once
+
+
+async def test_the_tick_is_one_coalesced_repeating_job_that_never_overlaps(db: Database) -> None:
+    """The tick runs on the JobQueue; a tick slower than the interval is never run twice at once."""
+    running, most, planned = 0, 0, []
+
+    async def slow_planner(_db: Database, now: datetime, *, default_language: str) -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        planned.append(now)
+        await asyncio.sleep(0.15)  # three intervals: the runs missed meanwhile collapse
+        running -= 1
+        return 0
+
+    scheduler = make_scheduler(db, SoleLeader(), [], 0.05)
+    scheduler.planner = slow_planner
+    queue = await job_queue()
+    try:
+        await scheduler.start(queue)
+        [job] = queue.jobs()
+        assert job.name == TICK_JOB and job.job.coalesce and job.job.max_instances == 1
+        await until(lambda: len(planned) >= 3, 10)
+        await scheduler.stop()
+        assert queue.jobs() == ()  # stopped: no tick left scheduled
+        ticks = len(planned)
+        await asyncio.sleep(0.2)
+        assert len(planned) == ticks and running == 0
+        assert most == 1
+    finally:
+        await queue.stop()
 
 
 # ---------------------------------------------------------------------- the command

@@ -13,9 +13,9 @@ from sqlalchemy import delete, func, select, update
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.delivery import claim
 from bot.services.export import build_workbook
 from sandbox.botapi.htmlcheck import parse_html
-from scheduler.sender import claim
 from tests.conftest import EXAMPLE
 from tests.harness import BOT_USERNAME, T0, Harness, User, texts
 from tests.reliability import message_kind

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.delivery import Unreachable, claim, record_outcomes
 from bot.services.outbox import enqueue, message
-from scheduler.sender import Unreachable, claim, record_outcomes
 from tests.harness import BOT_ID, T0, Harness, User
 from tests.reliability import message_kind
 

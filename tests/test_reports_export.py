@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.domain.assignments import DONE, OPEN
 from bot.services.campaigns import pick_campaign
 from bot.services.export import (
     Cell,
@@ -25,7 +26,6 @@ from bot.services.export import (
     write_csv,
     xlsx_bytes,
 )
-from bot.services.progress import DONE, OPEN
 from tests.reports_world import NOW, seed
 
 ZONE = ZoneInfo("Asia/Shanghai")

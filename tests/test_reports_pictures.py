@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.domain.assignments import DONE, OPEN
 from bot.reports.bulletin import (
     BULLETIN_ENDS,
     BulletinData,
@@ -24,7 +25,6 @@ from bot.reports.figures import UnitStanding
 from bot.reports.fonts import cjk_font_path, missing_glyphs
 from bot.reports.plotting import Picture
 from bot.services.campaigns import pick_campaign
-from bot.services.progress import DONE, OPEN
 from tests.reports_world import NOW, seed
 
 

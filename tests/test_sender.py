@@ -22,10 +22,7 @@ from telegram.error import (
 
 from bot.db import models as m
 from bot.db.engine import Database
-from bot.services.outbox import enqueue
-from sandbox.botapi import Faults, Limits, LocalBotAPI
-from scheduler.limits import RateLimits, Window
-from scheduler.sender import (
+from bot.services.delivery import (
     LEASE,
     Failed,
     Migrated,
@@ -34,8 +31,11 @@ from scheduler.sender import (
     Unreachable,
     backoff,
     claim,
-    classify,
 )
+from bot.services.outbox import enqueue
+from sandbox.botapi import Faults, Limits, LocalBotAPI
+from scheduler.limits import RateLimits, Window
+from scheduler.sender import classify
 from tests.delivery_world import (
     T0,
     TOKEN,

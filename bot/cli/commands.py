@@ -19,6 +19,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.db import models as m
 from bot.db.engine import Database
 from bot.db.migrate import current_revision, upgrade
+from bot.domain.assignments import is_open
 from bot.domain.deadlines import days_left, days_overdue
 from bot.domain.timespec import TimespecError, parse_duration
 from bot.errors import InviteUnknown, NoDatabase
@@ -469,9 +470,7 @@ async def status(args: argparse.Namespace) -> int:
                 v.task_title,
                 plain("state.overdue" if v.overdue else f"state.{v.status}", lang),
                 format_moment(v.due_at, tz, lang),
-                _days(v.due_at, moment, v.overdue, lang)
-                if v.status in ("pending", "returned")
-                else "",
+                _days(v.due_at, moment, v.overdue, lang) if is_open(v.status) else "",
             ]
             for v in views
         ]

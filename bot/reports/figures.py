@@ -9,7 +9,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
-from bot.services.progress import DONE, OPEN
+from bot.db.assignment_states import is_open, is_overdue
+from bot.domain.assignments import ACCEPTED, DONE, SUBMITTED
 
 
 @dataclass
@@ -73,15 +74,15 @@ class ChartData:
 async def chart_data(session: AsyncSession, campaign: m.Campaign, now: datetime) -> ChartData:
     """Count each task's and each unit kind's assignments by state (one grouped query)."""
     a, u = m.Assignment, m.Unit
-    is_open = a.status.in_(OPEN)
+    open_ = is_open()
     rows = await session.execute(
         select(
             a.task_id,
             u.kind_id,
-            func.sum(case((a.status == "accepted", 1), else_=0)),
-            func.sum(case((a.status == "submitted", 1), else_=0)),
-            func.sum(case((and_(is_open, a.due_at < now), 1), else_=0)),
-            func.sum(case((and_(is_open, a.due_at >= now), 1), else_=0)),
+            func.sum(case((a.status == ACCEPTED, 1), else_=0)),
+            func.sum(case((a.status == SUBMITTED, 1), else_=0)),
+            func.sum(case((is_overdue(now), 1), else_=0)),
+            func.sum(case((and_(open_, a.due_at >= now), 1), else_=0)),
         )
         .join(u, u.id == a.unit_id)
         .where(a.campaign_id == campaign.id, a.archived_at.is_(None), u.archived_at.is_(None))
@@ -181,8 +182,8 @@ async def unit_ranking(
             func.sum(case((is_due, 1), else_=0)),
             func.sum(case((and_(is_due, done), 1), else_=0)),
             func.sum(case((done, 1), else_=0)),
-            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
-            func.sum(case((a.status == "accepted", 1), else_=0)),
+            func.sum(case((is_overdue(now), 1), else_=0)),
+            func.sum(case((a.status == ACCEPTED, 1), else_=0)),
             func.sum(case((and_(done, s.late.is_(True)), 1), else_=0)),
         )
         .join(a, and_(a.unit_id == u.id, a.archived_at.is_(None)))
@@ -222,8 +223,7 @@ async def most_overdue(
         .join(u, u.id == a.unit_id)
         .where(
             a.campaign_id == campaign.id,
-            a.status.in_(OPEN),
-            a.due_at < now,
+            is_overdue(now),
             a.archived_at.is_(None),
             u.archived_at.is_(None),
         )

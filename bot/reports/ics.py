@@ -8,9 +8,10 @@ from icalendar import Alarm, Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import DONE
 from bot.domain.text import printable
 from bot.i18n import plain
-from bot.services.progress import DONE, AssignmentView, assignment_views
+from bot.services.progress import AssignmentView, assignment_views
 
 # Calendars show a deadline as a short event starting at the due moment.
 EVENT_LENGTH = timedelta(minutes=30)

@@ -18,16 +18,19 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import PENDING
 from bot.domain.calendar import WorkCalendar
 from bot.domain.deadline_text import resolve_deadline
 from bot.errors import DubanError
-from bot.i18n import format_moment, plain, t
+from bot.i18n import format_moment, t
+from bot.messages.pushes import assignment_buttons
+from bot.plan.model import EVIDENCE_KINDS
 from bot.services.audit import record
 from bot.services.notify import push
 from bot.services.outbox import message
 from bot.services.people import holders
 
-EVIDENCE = ("file", "text", "any", "none")
+EVIDENCE = EVIDENCE_KINDS
 TITLE_LIMIT = 200
 DESCRIPTION_LIMIT = 3000
 
@@ -240,7 +243,7 @@ async def add_task(
                 "campaign_id": campaign.id,
                 "unit_id": unit.id,
                 "task_id": task.id,
-                "status": "pending",
+                "status": PENDING,
                 "due_at": due_at,
                 "plan_due_at": due_at,
                 "due_set_at": now,
@@ -304,19 +307,7 @@ async def _announce(
                 evidence=t(f"work.evidence_{task.evidence}", lang),
                 description=task.description,
             )
-            buttons = [
-                [
-                    {
-                        "text": plain("reminders.nudge.button_submit", lang),
-                        "callback_data": f"sub:{aid}",
-                    },
-                    {
-                        "text": plain("reminders.nudge.button_details", lang),
-                        "callback_data": f"det:{aid}",
-                    },
-                ]
-            ]
-            return message(text, buttons)
+            return message(text, assignment_buttons(aid, lang, extend=False))
 
         await push(
             session,

@@ -62,3 +62,23 @@ async def end(session: AsyncSession, person_id: int, chat_id: int) -> None:
             m.Conversation.person_id == person_id, m.Conversation.chat_id == chat_id
         )
     )
+
+
+async def locked(session: AsyncSession, person_id: int, chat_id: int) -> m.Conversation | None:
+    """Return the person's conversation in a chat under a row lock (PostgreSQL).
+
+    For a draft that several messages of one album add to at once: SQLite serialises its
+    writes already.
+    """
+    return await session.scalar(
+        select(m.Conversation)
+        .where(m.Conversation.person_id == person_id, m.Conversation.chat_id == chat_id)
+        .with_for_update()
+    )
+
+
+def keep(found: m.Conversation, data: dict[str, Any], now: datetime) -> None:
+    """Store a conversation's new data and keep it open for another TTL from `now`."""
+    found.data = dict(data)
+    found.updated_at = now
+    found.expires_at = now + TTL

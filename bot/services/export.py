@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db import models as m
+from bot.domain.assignments import DONE
 from bot.domain.deadlines import days_overdue
 from bot.domain.text import printable
 from bot.i18n import plain
 from bot.services.progress import (
-    DONE,
     AssignmentView,
     CampaignProgress,
     assignment_views,

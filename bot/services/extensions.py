@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import OPEN, move_deadline
 from bot.errors import DubanError
 from bot.i18n import format_moment, t
+from bot.messages.pushes import extension_buttons
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
@@ -20,7 +22,7 @@ from bot.services.people import holders
 from bot.services.submissions import owed_item
 
 # Open assignments may be extended; accepted or submitted ones need nothing.
-EXTENDABLE = ("pending", "returned")
+EXTENDABLE = OPEN
 
 
 class NotLater(DubanError):
@@ -109,18 +111,7 @@ async def request(
                 reason=reason,
                 who=caller.person.name,
             ),
-            [
-                [
-                    {
-                        "text": t("extend.approve_button", lang),
-                        "callback_data": f"exa:{extension.id}",
-                    },
-                    {
-                        "text": t("extend.reject_button", lang),
-                        "callback_data": f"exr:{extension.id}",
-                    },
-                ]
-            ],
+            extension_buttons(extension.id, lang),
         )
 
     await push(
@@ -166,10 +157,7 @@ async def decide(
         assignment = item.assignment
         # The effective due date is the latest approved extension (SPEC §4.4).
         if item.extension.new_due_at > assignment.due_at:
-            assignment.due_at = item.extension.new_due_at
-            assignment.due_set_at = now
-            assignment.next_check_at = now
-            assignment.updated_at = now
+            move_deadline(assignment, item.extension.new_due_at, now)
     record(
         session,
         at=now,

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
-from bot.services.progress import OPEN, AssignmentView, CampaignProgress
+from bot.domain.assignments import DONE, is_overdue
+from bot.services.progress import AssignmentView, CampaignProgress
 
 # What a review decision makes of an assignment.
 _AFTER_REVIEW = {"accepted": "accepted", "returned": "returned", "reopened": "submitted"}
@@ -32,7 +33,7 @@ class PastState:
 
     def overdue(self, at: datetime) -> bool:
         """Return whether it was open and past its due moment at `at`."""
-        return self.status in OPEN and self.due_at < at
+        return is_overdue(self.status, self.due_at, at)
 
 
 async def states_at(
@@ -118,7 +119,7 @@ async def progress_at(
             tasks.append(
                 dataclasses.replace(
                     task,
-                    submitted=sum(s.status in ("submitted", "accepted") for s in mine),
+                    submitted=sum(s.status in DONE for s in mine),
                     accepted=sum(s.status == "accepted" for s in mine),
                     overdue=sum(s.overdue(at) for s in mine),
                 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,9 +69,13 @@ async def resolve_unit(
     return None, units
 
 
-async def live_units(session: AsyncSession, campaign_id: int) -> list[m.Unit]:
-    """Return the campaign's live units in plan order."""
+async def live_units(
+    session: AsyncSession, campaign_id: int, only: Sequence[int] | None = None
+) -> list[m.Unit]:
+    """Return the campaign's live units (or those of `only`) in plan order."""
     query = select(m.Unit).where(m.Unit.campaign_id == campaign_id, m.Unit.archived_at.is_(None))
+    if only is not None:
+        query = query.where(m.Unit.id.in_(only))
     return list(await session.scalars(query.order_by(m.Unit.position)))
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.errors import DubanError, StaleButton
 from bot.i18n import format_moment, t
+from bot.messages.pushes import received_buttons
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
@@ -82,16 +83,7 @@ def notice_payload(
         body=body,
         deadline=deadline,
     )
-    markup = {
-        "inline_keyboard": [
-            [
-                {
-                    "text": t("work.received_button", lang),
-                    "callback_data": f"nr:{notice.id}:{unit.id}",
-                }
-            ]
-        ]
-    }
+    markup = {"inline_keyboard": received_buttons(notice.id, unit.id, lang)}
     if notice.file_id and notice.file_kind in ("document", "photo"):
         method = "sendDocument" if notice.file_kind == "document" else "sendPhoto"
         return {

@@ -9,22 +9,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
-from bot.domain.deadlines import days_left, days_overdue
-from bot.i18n import format_moment, t
+from bot.db.assignment_states import is_open
+from bot.domain.assignments import is_overdue
+from bot.messages.pushes import assignment_buttons, manual_nudge_text
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
 from bot.services.outbox import message
 from bot.services.people import holders
 
-OPEN = ("pending", "returned")
-
 
 def _open_for(task_id: int) -> Any:
     return (
         m.Assignment.task_id == task_id,
         m.Assignment.archived_at.is_(None),
-        m.Assignment.status.in_(OPEN),
+        is_open(),
     )
 
 
@@ -65,42 +64,13 @@ async def nudge_task(
     messages = 0
     for assignment, unit in rows:
         contacts = await holders(session, caller.campaign.id, ("contact",), unit_id=unit.id)
-        overdue = assignment.due_at < now
+        overdue = is_overdue(assignment.status, assignment.due_at, now)
 
         def build(
             lang: str, a: m.Assignment = assignment, u: m.Unit = unit, late: bool = overdue
         ) -> dict[str, Any]:
-            days = (
-                t("nudge_manual.overdue", lang, days=days_overdue(a.due_at, now))
-                if late
-                else t("nudge_manual.left", lang, days=days_left(a.due_at, now))
-            )
-            return message(
-                t(
-                    "nudge_manual.text",
-                    lang,
-                    unit=u.name,
-                    task=task.title,
-                    due=format_moment(a.due_at, tz, lang),
-                    days=days,
-                ),
-                [
-                    [
-                        {
-                            "text": t("nudge_manual.submit_button", lang),
-                            "callback_data": f"sub:{a.id}",
-                        },
-                        {
-                            "text": t("nudge_manual.extend_button", lang),
-                            "callback_data": f"ext:{a.id}",
-                        },
-                        {
-                            "text": t("nudge_manual.details_button", lang),
-                            "callback_data": f"det:{a.id}",
-                        },
-                    ]
-                ],
-            )
+            text = manual_nudge_text(task.title, u.name, a.due_at, late, tz, lang, now)
+            return message(text, assignment_buttons(a.id, lang))
 
         messages += await push(
             session,

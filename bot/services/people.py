@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.services.audit import record
 
 
 async def touch_person(
@@ -105,3 +106,33 @@ async def holders(
     if reachable_only:
         query = query.where(m.Person.reachable.is_(True))
     return list(await session.scalars(query))
+
+
+async def find_person(session: AsyncSession, telegram_id: int) -> m.Person | None:
+    """Return the person (or group) with this Telegram id, if duban knows them."""
+    return await session.scalar(select(m.Person).where(m.Person.telegram_id == telegram_id))
+
+
+async def group_registered(session: AsyncSession, chat_id: int) -> bool:
+    """Return whether a group chat holds a live role (unregistered groups get silence)."""
+    found = await session.scalar(
+        select(m.Role.id)
+        .join(m.Person, m.Person.id == m.Role.person_id)
+        .where(m.Person.telegram_id == chat_id, m.Role.revoked_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def record_refusal(
+    session: AsyncSession, telegram_id: int, *, now: datetime, attempt: str, reason: str
+) -> None:
+    """Audit a refused attempt (a stranger's command, a forged button) by a Telegram account."""
+    person = await find_person(session, telegram_id)
+    record(
+        session,
+        at=now,
+        actor=f"person:{person.id}" if person else f"telegram:{telegram_id}",
+        action="access.refused",
+        details={"attempt": attempt[:100], "reason": reason},
+    )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.domain.assignments import PENDING, deadline_fields
 from bot.plan.model import Plan
 from bot.services.audit import record
 from bot.services.matching import spellings
@@ -324,12 +325,9 @@ async def _sync_assignments(
                     "campaign_id": campaign_id,
                     "unit_id": pair[0],
                     "task_id": pair[1],
-                    "status": "pending",
-                    "due_at": due,
+                    "status": PENDING,
                     "plan_due_at": due,
-                    "due_set_at": now,
-                    "next_check_at": now,
-                    "updated_at": now,
+                    **deadline_fields(due, now),
                 }
             )
             continue
@@ -356,7 +354,7 @@ async def _sync_assignments(
             effective = max(plan_due, extensions[aid]) if aid in extensions else plan_due
             change: dict[str, Any] = {"id": aid, "plan_due_at": plan_due, "updated_at": now}
             if effective != current[aid]:
-                change |= {"due_at": effective, "due_set_at": now, "next_check_at": now}
+                change |= deadline_fields(effective, now)
                 report.rescheduled += 1
             changes.append(change)
         for i in range(0, len(changes), BATCH):

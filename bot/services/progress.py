@@ -10,9 +10,9 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
-
-DONE = ("submitted", "accepted")
-OPEN = ("pending", "returned")
+from bot.db.assignment_states import is_overdue
+from bot.domain import assignments as states
+from bot.domain.assignments import ACCEPTED, DONE
 
 
 @dataclass
@@ -186,8 +186,8 @@ async def _kept_figures(
             c.task_id,
             func.sum(c.n),
             func.sum(case((c.status.in_(DONE), c.n), else_=0)),
-            func.sum(case((c.status == "accepted", c.n), else_=0)),
-            func.sum(case((and_(c.status.in_(OPEN), c.due_at < now), c.n), else_=0)),
+            func.sum(case((c.status == ACCEPTED, c.n), else_=0)),
+            func.sum(case((is_overdue(now, c.status, c.due_at), c.n), else_=0)),
         )
         .where(c.campaign_id == campaign_id)
         .group_by(c.task_id)
@@ -211,8 +211,8 @@ async def _counted_figures(
             a.task_id,
             func.count(),
             func.sum(case((a.status.in_(DONE), 1), else_=0)),
-            func.sum(case((a.status == "accepted", 1), else_=0)),
-            func.sum(case((and_(a.status.in_(OPEN), a.due_at < now), 1), else_=0)),
+            func.sum(case((a.status == ACCEPTED, 1), else_=0)),
+            func.sum(case((is_overdue(now), 1), else_=0)),
         )
         .where(a.campaign_id == campaign_id, a.archived_at.is_(None), a.unit_id.in_(unit_ids))
         .group_by(a.task_id)
@@ -301,7 +301,7 @@ async def assignment_views(
                 phase_name=phase_name,
                 status=assignment.status,
                 due_at=assignment.due_at,
-                overdue=assignment.status in OPEN and assignment.due_at < now,
+                overdue=states.is_overdue(assignment.status, assignment.due_at, now),
                 last_submitted_at=sub.submitted_at if sub is not None else None,
                 submitter=who,
                 late=sub.late if sub is not None else None,

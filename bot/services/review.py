@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import ACCEPTED, RETURNED, SUBMITTED, change_status, is_late
 from bot.errors import DubanError
 from bot.i18n import t
 from bot.services.access import Caller
@@ -79,7 +80,7 @@ async def pending_review(session: AsyncSession, caller: Caller, submission_id: i
     item = await _load(session, caller, submission_id)
     latest = await _latest_version(session, item.assignment.id)
     if (
-        item.assignment.status != "submitted"
+        item.assignment.status != SUBMITTED
         or item.submission.version != latest
         or item.assignment.archived_at is not None
     ):
@@ -124,8 +125,7 @@ async def accept(
 ) -> Reviewed:
     """Accept the latest version of a submission."""
     item = await pending_review(session, caller, submission_id)
-    item.assignment.status = "accepted"
-    item.assignment.updated_at = now
+    change_status(item.assignment, ACCEPTED, now)
     session.add(
         m.Review(
             submission_id=item.submission.id,
@@ -165,9 +165,7 @@ async def return_submission(
 ) -> Reviewed:
     """Return a submission with a reason; the assignment is pending again and nudges resume."""
     item = await pending_review(session, caller, submission_id)
-    item.assignment.status = "returned"
-    item.assignment.updated_at = now
-    item.assignment.next_check_at = now
+    change_status(item.assignment, RETURNED, now)  # nudges resume
     session.add(
         m.Review(
             submission_id=item.submission.id,
@@ -204,7 +202,7 @@ async def reopen(
 ) -> None:
     """Undo an accept: the assignment goes back to submitted."""
     caller.require_office()
-    if assignment.status != "accepted":
+    if assignment.status != ACCEPTED:
         raise NothingToReopen()
     latest = await session.scalar(
         select(m.Submission)
@@ -212,8 +210,7 @@ async def reopen(
         .order_by(m.Submission.version.desc())
         .limit(1)
     )
-    assignment.status = "submitted"
-    assignment.updated_at = now
+    change_status(assignment, SUBMITTED, now)
     if latest is not None:
         session.add(
             m.Review(
@@ -239,7 +236,7 @@ async def received(
 ) -> m.Submission:
     """Record a deliverable received outside the bot: accepted, with who marked it."""
     caller.require_office()
-    if assignment.status == "accepted":
+    if assignment.status == ACCEPTED:
         raise AlreadyAccepted()
     version = await _latest_version(session, assignment.id) + 1
     submission = m.Submission(
@@ -247,7 +244,7 @@ async def received(
         version=version,
         person_id=caller.person.id,
         kind="offline",
-        late=now > assignment.due_at,
+        late=is_late(assignment.due_at, now),
         submitted_at=now,
     )
     session.add(submission)
@@ -261,9 +258,7 @@ async def received(
             created_at=now,
         )
     )
-    assignment.status = "accepted"
-    assignment.updated_at = now
-    assignment.next_check_at = None
+    change_status(assignment, ACCEPTED, now)
     record(
         session,
         at=now,

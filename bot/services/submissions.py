@@ -10,22 +10,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import SUBMITTABLE, SUBMITTED, change_status, is_late
 from bot.errors import DubanError
 from bot.i18n import Markup, format_moment, t
+from bot.messages.limits import utf16_prefix
+from bot.messages.pushes import review_buttons
 from bot.services.access import Caller, NotAllowed
 from bot.services.audit import record
 from bot.services.notify import push
 from bot.services.people import holders
 
-OPEN_FOR_SUBMISSION = ("pending", "returned", "submitted")
+OPEN_FOR_SUBMISSION = SUBMITTABLE
 # A text submission shown to the office keeps this much; the whole text stays stored.
 # Counted as Telegram counts (UTF-16 code units): 3,000 emoji would be 6,000.
 TEXT_BODY_LIMIT = 3000
-
-
-def _body(text: str) -> str:
-    """Return the start of a text that Telegram counts as at most TEXT_BODY_LIMIT long."""
-    return text.encode("utf-16-le")[: 2 * TEXT_BODY_LIMIT].decode("utf-16-le", "ignore")
 
 
 class StaleAssignment(DubanError):
@@ -210,8 +208,7 @@ async def submit(
         file_name=first.file_name if first else None,
         file_size=first.file_size if first else None,
         mime_type=first.mime_type if first else None,
-        # Late means after the due date in effect at this moment (SPEC §4.4).
-        late=now > assignment.due_at,
+        late=is_late(assignment.due_at, now),
         submitted_at=now,
     )
     session.add(submission)
@@ -229,9 +226,7 @@ async def submit(
                 mime_type=ref.mime_type,
             )
         )
-    assignment.status = "submitted"
-    assignment.updated_at = now
-    assignment.next_check_at = None  # nudges stop at submitted
+    change_status(assignment, SUBMITTED, now)  # nudges stop at submitted
     await session.flush()
     record(
         session,
@@ -259,7 +254,9 @@ async def submit(
         if files:
             parts.append(t("kinds.notice_files", lang, count=len(files), names=file_names(files)))
         if content.text:
-            parts.append(t("kinds.notice_text", lang, text=_body(content.text)))
+            parts.append(
+                t("kinds.notice_text", lang, text=utf16_prefix(content.text, TEXT_BODY_LIMIT))
+            )
         return Markup("\n".join(parts))
 
     def build(lang: str) -> dict[str, Any]:
@@ -274,19 +271,7 @@ async def submit(
             late=t("review.late", lang) if submission.late else "",
             body=body(lang),
         )
-        buttons = [
-            [
-                {
-                    "text": t("review.accept_button", lang),
-                    "callback_data": f"rev:ok:{submission.id}",
-                },
-                {
-                    "text": t("review.return_button", lang),
-                    "callback_data": f"rev:ret:{submission.id}",
-                },
-            ]
-        ]
-        markup = {"inline_keyboard": buttons}
+        markup = {"inline_keyboard": review_buttons(submission.id, lang)}
         if len(files) == 1 and not content.text:
             # One file without a text: the file itself carries the notice and the buttons.
             method, param = SEND_FILE[files[0].kind]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.errors import DubanError, StaleButton
 from bot.i18n import format_moment, t
+from bot.messages.pushes import report_buttons
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
@@ -140,21 +141,7 @@ async def create_report(
             files=len(report.files),
             body=(report.text or "")[:TEXT_LIMIT],
         )
-        return message(
-            body,
-            [
-                [
-                    {
-                        "text": t("review.accept_button", lang),
-                        "callback_data": f"rp:ok:{report.id}",
-                    },
-                    {
-                        "text": t("review.return_button", lang),
-                        "callback_data": f"rp:ret:{report.id}",
-                    },
-                ]
-            ],
-        )
+        return message(body, report_buttons(report.id, lang))
 
     await push(
         session,

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.domain.assignments import SUBMITTED
 from bot.errors import DubanError
 from bot.services.access import Caller, OtherUnit
 from bot.services.export import files_of
@@ -109,7 +110,7 @@ async def review_queue(session: AsyncSession, caller: Caller, limit: int = 200) 
     latest = (
         select(s.assignment_id, func.max(s.version).label("version"))
         .join(a, a.id == s.assignment_id)
-        .where(a.campaign_id == caller.campaign.id, a.status == "submitted")
+        .where(a.campaign_id == caller.campaign.id, a.status == SUBMITTED)
         .group_by(s.assignment_id)
         .subquery()
     )
@@ -123,7 +124,7 @@ async def review_queue(session: AsyncSession, caller: Caller, limit: int = 200) 
         .join(m.Unit, m.Unit.id == a.unit_id)
         .join(m.Task, m.Task.id == a.task_id)
         .outerjoin(m.Person, m.Person.id == s.person_id)
-        .where(a.archived_at.is_(None), a.status == "submitted")
+        .where(a.archived_at.is_(None), a.status == SUBMITTED)
         .order_by(s.submitted_at, s.id)
         .limit(limit)
     )
