@@ -284,8 +284,9 @@ async def notice_page(
     caller = visitor.caller
     state = await notice_state(session, caller, notice_id)
     show = show if show in NOTICE_FILTERS else "all"
-    received = [(unit, who, at) for unit, who, at in state.received]
-    missing = [(unit, None, None) for unit in state.missing]
+    Row = tuple[m.Unit, str | None, datetime | None]
+    received: list[Row] = [(unit, who, at) for unit, who, at in state.received]
+    missing: list[Row] = [(unit, None, None) for unit in state.missing]
     shown = {"all": received + missing, "received": received, "missing": missing}[show]
     reminded = state.notice.reminded_at
     return {

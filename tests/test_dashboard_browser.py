@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import select
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
 
 from bot.db import models as m
 from bot.db.engine import Database

@@ -129,9 +129,7 @@ async def build_world(h: Harness, srv: LocalBotAPI) -> World:
                     notice_id=notice.id, unit_id=own_unit, received_by=receiver, received_at=h.now
                 ),
                 m.NoticeReceipt(notice_id=notice.id, unit_id=other_unit),
-                m.Report(
-                    campaign_id=campaign, unit_id=own_unit, text=OWN_REPORT, created_at=h.now
-                ),
+                m.Report(campaign_id=campaign, unit_id=own_unit, text=OWN_REPORT, created_at=h.now),
                 m.Report(
                     campaign_id=campaign, unit_id=other_unit, text=f"{OTHER}情况", created_at=h.now
                 ),
@@ -179,7 +177,11 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
         ),
         # Notices and their receipts: the office and leaders, as /notice in the chat.
         ("GET", "/dash/notices", {**only_overseers, **{r: (200, NOTICE_TEXT) for r in OVERSEERS}}),
-        ("GET", "/dash/notices?show=open", {**only_overseers, **{r: (200, "1/2") for r in OVERSEERS}}),
+        (
+            "GET",
+            "/dash/notices?show=open",
+            {**only_overseers, **{r: (200, "1/2") for r in OVERSEERS}},
+        ),
         ("GET", f"/dash/notice/{w.notice}", {**only_overseers, **overseers_other}),
         (
             "GET",
