@@ -341,11 +341,19 @@ async def _sync_assignments(
         row.id for pair, row in existing.items() if pair not in wanted and row.archived_at is None
     ]
 
-    # One multi-row INSERT per batch, not an executemany: asyncpg runs an executemany as one
-    # statement per row, and the database's counts (a statement trigger) would then be updated
-    # once per row. 3,000 rows × 9 columns stay under both drivers' 32,767 parameters.
-    for i in range(0, len(new_rows), INSERT_BATCH):
-        await session.execute(insert(m.Assignment).values(new_rows[i : i + INSERT_BATCH]))
+    # RETURNING makes SQLAlchemy send "insertmanyvalues" batches (one multi-row INSERT per
+    # INSERT_BATCH rows, compiled once), where a plain executemany on asyncpg would be one
+    # statement per row and fire the counts' statement trigger per row. `.values(rows)`
+    # would build the same statements but compile each of them anew (0.5 ms a row).
+    if new_rows:
+        table = m.Assignment.__table__
+        connection = await session.connection()
+        await connection.execute(
+            insert(table)
+            .returning(table.c.id)
+            .execution_options(insertmanyvalues_page_size=INSERT_BATCH),
+            new_rows,
+        )
 
     if redated:
         extensions = await _approved_extensions(session, (aid for aid, _ in redated))
