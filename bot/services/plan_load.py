@@ -346,11 +346,10 @@ async def _sync_assignments(
     # statement per row and fire the counts' statement trigger per row. `.values(rows)`
     # would build the same statements but compile each of them anew (0.5 ms a row).
     if new_rows:
-        table = m.Assignment.__table__
         connection = await session.connection()
         await connection.execute(
-            insert(table)
-            .returning(table.c.id)
+            insert(m.Assignment)
+            .returning(m.Assignment.id)
             .execution_options(insertmanyvalues_page_size=INSERT_BATCH),
             new_rows,
         )
