@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
@@ -19,6 +19,8 @@ from bot.services.matching import spellings
 
 BATCH = 5000
 INSERT_BATCH = 3000
+# A load creating at least this many assignments refreshes PostgreSQL's statistics.
+ANALYZE_AFTER = 10_000
 
 
 @dataclass
@@ -353,6 +355,12 @@ async def _sync_assignments(
             .execution_options(insertmanyvalues_page_size=INSERT_BATCH),
             new_rows,
         )
+
+    if len(new_rows) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL plans from table statistics, which autovacuum refreshes only a while after
+        # a big load; until then `/unit` chose a scan of the whole campaign's index (18 ms
+        # instead of 6 ms at 500,000). ANALYZE counts this transaction's own rows.
+        await session.execute(text("ANALYZE assignments"))
 
     if redated:
         extensions = await _approved_extensions(session, (aid for aid, _ in redated))
