@@ -112,7 +112,7 @@ async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> di
 async def ranking_page(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
     """The units ranked as the bulletin ranks them: the best and the worst ends."""
     visitor.caller.require_overseer()
-    ranking = await unit_ranking(session, visitor.caller.campaign.id, now)
+    ranking = await unit_ranking(session, visitor.caller.campaign.id, now, with_late=False)
     top = ranking[:RANKING_ENDS]
     bottom = ranking[RANKING_ENDS:][-RANKING_ENDS:]
     return {
