@@ -23,7 +23,9 @@ from bot.errors import UnknownTask, UnknownUnit
 from bot.reports.figures import most_overdue, unit_ranking
 from bot.services.access import Caller, OtherUnit
 from bot.services.lookup import live_units, resolve_unit
+from bot.services.notices import REMIND_GAP, list_notices, notice_state, notices_of_unit
 from bot.services.progress import AssignmentView, assignment_views, campaign_progress
+from bot.services.unit_reports import reports_of_unit
 from bot.services.versions import Version, may_open_files, review_queue, unit_versions
 from dashboard.charts import Span
 
@@ -32,6 +34,12 @@ MAX_FILE = 20 * 1024 * 1024
 # How many units the ranking shows at each end.
 RANKING_ENDS = 10
 FILTERS = ("all", "missing", "submitted", "overdue")
+# The notices list: every notice, or those some unit has not received yet.
+NOTICE_LIST_FILTERS = ("all", "open")
+# One notice's units: all, those that received it, those that have not.
+NOTICE_FILTERS = ("all", "received", "missing")
+# How many notices the list shows (the chat's /notice shows 20).
+NOTICES_SHOWN = 50
 
 
 @dataclass
@@ -95,7 +103,7 @@ async def overview(session: AsyncSession, visitor: Visitor, now: datetime) -> di
 async def ranking_page(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
     """The units ranked as the bulletin ranks them: the best and the worst ends."""
     visitor.caller.require_overseer()
-    ranking = await unit_ranking(session, visitor.caller.campaign.id, now)
+    ranking = await unit_ranking(session, visitor.caller.campaign.id, now, with_late=False)
     top = ranking[:RANKING_ENDS]
     bottom = ranking[RANKING_ENDS:][-RANKING_ENDS:]
     return {
@@ -179,10 +187,16 @@ async def unit_page(
     by_task: dict[str, list[Version]] = defaultdict(list)
     for version in versions:
         by_task[version.task_title].append(version)
+    # As /unit in the chat: the unit's reports outside any task; and the notices it was sent,
+    # with its receipt (its own contacts received them in the chat anyway).
+    reports = await reports_of_unit(session, caller.campaign.id, unit.id)
+    notices = await notices_of_unit(session, caller.campaign.id, unit.id)
     return {
         "page": "unit",
         "unit": unit,
         "views": views,
+        "reports": reports,
+        "notices": notices,
         "done": sum(1 for v in views if v.status in DONE),
         "versions": by_task,
         "files": may_open_files(caller, unit.id),
@@ -232,3 +246,51 @@ async def find_unit_page(
     if found is not None:
         return found, {}
     return None, {"page": "find", "query": text[:100], "close": close}
+
+
+async def notices_page(
+    session: AsyncSession, visitor: Visitor, now: datetime, show: str
+) -> dict[str, Any]:
+    """The campaign's notices with received / total, as /notice lists them (overseers)."""
+    caller = visitor.caller
+    caller.require_overseer()
+    every = await list_notices(session, caller.campaign.id, limit=NOTICES_SHOWN)
+    show = show if show in NOTICE_LIST_FILTERS else "all"
+    open_ = [s for s in every if s.received < s.total]
+    return {
+        "page": "notices",
+        "notices": open_ if show == "open" else every,
+        "counts": {"all": len(every), "open": len(open_)},
+        "show": show,
+        "filters": NOTICE_LIST_FILTERS,
+    }
+
+
+async def notice_page(
+    session: AsyncSession, visitor: Visitor, now: datetime, notice_id: int, show: str
+) -> dict[str, Any]:
+    """One notice's receipts as the chat's notice button shows them: who received it (who,
+    when) and which units have not; "remind again" for the office.
+    """
+    caller = visitor.caller
+    state = await notice_state(session, caller, notice_id)
+    show = show if show in NOTICE_FILTERS else "all"
+    Row = tuple[m.Unit, str | None, datetime | None]
+    received: list[Row] = [(unit, who, at) for unit, who, at in state.received]
+    missing: list[Row] = [(unit, None, None) for unit in state.missing]
+    shown = {"all": received + missing, "received": received, "missing": missing}[show]
+    reminded = state.notice.reminded_at
+    return {
+        "page": "notices",
+        "notice": state.notice,
+        "rows": sorted(shown, key=lambda row: row[0].position),
+        "counts": {
+            "all": len(received) + len(missing),
+            "received": len(received),
+            "missing": len(missing),
+        },
+        "show": show,
+        "filters": NOTICE_FILTERS,
+        "may_remind": caller.is_office and bool(missing),
+        "remind_from": reminded + REMIND_GAP if reminded is not None else None,
+    }

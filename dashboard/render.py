@@ -10,6 +10,7 @@ import markupsafe
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.i18n import format_date, format_moment, plain, progress_bar, t
+from bot.services.notices import title_of
 
 
 @cache
@@ -23,6 +24,7 @@ def environment() -> Environment:
     )
     env.globals["percent"] = percent
     env.globals["progress_bar"] = progress_bar
+    env.globals["notice_title"] = title_of
     return env
 
 

@@ -38,6 +38,7 @@ from bot.reports.fonts import cjk_font_path
 from bot.runtime import Clock
 from bot.services.access import NotAllowed, NotRegistered, OtherUnit, load_caller
 from bot.services.audit import record
+from bot.services.notices import AllReceived, RemindTooSoon, remind_again
 from bot.services.review import accept, return_submission
 from bot.services.versions import VersionFile, version_file
 from dashboard import pages
@@ -119,6 +120,9 @@ def mount(dashboard: Dashboard) -> Callable[[web.Application], None]:
                 web.get(f"{PREFIX}/overdue", overdue),
                 web.get(f"{PREFIX}/ranking", ranking),
                 web.get(f"{PREFIX}/review", review),
+                web.get(f"{PREFIX}/notices", notices),
+                web.get(f"{PREFIX}/notice/{{id:[0-9]{{1,9}}}}", notice),
+                web.post(f"{PREFIX}/notice/{{id:[0-9]{{1,9}}}}/remind", do_remind),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/accept", do_accept),
                 web.post(f"{PREFIX}/review/{{id:[0-9]{{1,9}}}}/return", do_return),
                 web.get(f"{PREFIX}/file/{{id:[0-9]{{1,9}}}}/{{position:[0-9]{{1,3}}}}", file),
@@ -394,12 +398,38 @@ async def review(request: web.Request) -> web.Response:
     return await _page(request, "review.html", pages.review_page)
 
 
+async def notices(request: web.Request) -> web.Response:
+    """The campaign's notices with their receipts counted (office and leaders, as /notice)."""
+    show = request.query.get("show", "all")
+
+    async def build(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
+        return await pages.notices_page(session, visitor, now, show)
+
+    return await _page(request, "notices.html", build)
+
+
+async def notice(request: web.Request) -> web.Response:
+    """One notice: which units received it (who, when) and which not; filter by `show`."""
+    show = request.query.get("show", "all")
+    notice_id = _id(request)
+
+    async def build(session: AsyncSession, visitor: Visitor, now: datetime) -> dict[str, Any]:
+        return await pages.notice_page(session, visitor, now, notice_id, show)
+
+    return await _page(request, "notice.html", build)
+
+
 # -- actions -------------------------------------------------------------------------------
+
+# Refusals that are news, not errors: the page comes back with the message as its flash.
+SOFT = (RemindTooSoon, AllReceived)
 
 
 async def _action(
     request: web.Request,
     act: Callable[[AsyncSession, Visitor, datetime, dict[str, str]], Awaitable[str]],
+    *,
+    default_back: str = f"{PREFIX}/review",
 ) -> web.StreamResponse:
     """Run one office action: session, CSRF, the caller, the use case in one transaction."""
     dash = request.app[DASHBOARD]
@@ -413,7 +443,7 @@ async def _action(
         return _message(dash.default_language, "dashboard.csrf_failed", status=403)
     back = form.get("back", "")
     if not BACK.fullmatch(back):
-        back = f"{PREFIX}/review"
+        back = default_back
     lang = dash.default_language
     person_id: int | None = None
     try:
@@ -424,12 +454,16 @@ async def _action(
             person_id = caller.person.id
             lang = normalize_language(caller.person.language or dash.default_language)
             text = await act(db_session, Visitor(caller, lang, session.csrf), now, form)
+    except SOFT as exc:
+        # Nothing was written (the transaction rolled back); say why on the page itself.
+        text = plain(exc.key, lang, **exc.params)
     except DubanError as exc:
         status = _status_of(exc)
         if status == 403:
             await _refused(dash, person_id, request, exc.key)
         return _message(lang, exc.key, status=status, **exc.params)
-    dash.poke()
+    else:
+        dash.poke()
     response = web.Response(status=303, headers={"Location": back})
     response.set_cookie(
         FLASH,
@@ -496,6 +530,28 @@ async def do_return(request: web.Request) -> web.StreamResponse:
         )
 
     return await _action(request, act)
+
+
+async def do_remind(request: web.Request) -> web.StreamResponse:
+    """Remind the units that have not received a notice, through the chat's use case (the
+    office only; at most once every 5 minutes per notice; audited as `notice.remind`).
+    """
+    dash = request.app[DASHBOARD]
+    notice_id = _id(request)
+
+    async def act(
+        session: AsyncSession, visitor: Visitor, now: datetime, form: dict[str, str]
+    ) -> str:
+        units, messages = await remind_again(
+            session,
+            visitor.caller,
+            notice_id,
+            now=now,
+            default_language=dash.default_language,
+        )
+        return plain("work.notice_reminded", visitor.lang, units=units, messages=messages)
+
+    return await _action(request, act, default_back=f"{PREFIX}/notice/{notice_id}")
 
 
 # -- files and pictures --------------------------------------------------------------------

@@ -16,6 +16,8 @@ from telegram import Bot
 from bot.config import load_config
 from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.access import load_caller
+from bot.services.notices import create_notice, receive
 from dashboard.auth import (
     MAX_AGE,
     BadLogin,
@@ -380,3 +382,71 @@ async def _unit_of(h: Harness, submission_id: int) -> int:
     async with h.db.read() as session:
         submission = await session.get_one(m.Submission, submission_id)
         return (await session.get_one(m.Assignment, submission.assignment_id)).unit_id
+
+
+async def test_notice_receipts_agree_with_the_notice_command(h: Harness) -> None:
+    office = await h.register("office", name="王主任")
+    contact = await h.register("contact", "甲县", name="<b>甲县</b>联络员")
+    hostile = '<script>alert("x")</script>通知'
+    async with h.db.write() as session:
+        caller = await load_caller(session, office.id)
+        own = await load_caller(session, contact.id)
+        assert caller is not None and own is not None
+        units = list(
+            await session.scalars(select(m.Unit).where(m.Unit.campaign_id == caller.campaign.id))
+        )
+        notice, _ = await create_notice(
+            session,
+            caller,
+            text=hostile,
+            file=None,
+            units=units,
+            deadline_at=None,
+            now=h.now,
+            default_language="zh",
+        )
+        await receive(session, own, notice.id, own.unit_ids[0], now=h.now)
+        session.add(
+            m.Report(
+                campaign_id=caller.campaign.id,
+                unit_id=own.unit_ids[0],
+                person_id=own.person.id,
+                text=hostile,
+                created_at=h.now,
+            )
+        )
+    chat = "\n".join(await h.send(office, "/notice"))
+    found = re.search(r"已收到 (\d+)/(\d+)", chat)
+    assert found, chat
+    async with dashboard_server(h) as (server, _):
+        base = f"http://127.0.0.1:{server.port}"
+        client = await logged_in(base, TOKEN, office, h.now)
+        pages: dict[str, str] = {}
+        async with client:
+            for path in (
+                "/dash/notices",
+                "/dash/notices?show=open",
+                f"/dash/notice/{notice.id}",
+                f"/dash/notice/{notice.id}?show=received",
+                f"/dash/notice/{notice.id}?show=missing",
+                f"/dash/unit/{own.unit_ids[0]}",
+            ):
+                async with client.get(f"{base}{path}") as response:
+                    assert response.status == 200, path
+                    pages[path] = await response.text()
+    received, total = int(found.group(1)), int(found.group(2))
+    assert (received, total) == (1, len(units))
+    assert f"已收到 {received}/{total}" in pages["/dash/notices"]
+    assert f"已收到 {received}/{total}" in pages["/dash/notices?show=open"]
+    rows = {
+        show: len(re.findall(r"<tr class=\"state-", pages[f"/dash/notice/{notice.id}{show}"]))
+        for show in ("", "?show=received", "?show=missing")
+    }
+    assert rows == {"": total, "?show=received": received, "?show=missing": total - received}
+    assert "&lt;b&gt;甲县&lt;/b&gt;联络员" in pages[f"/dash/notice/{notice.id}?show=received"]
+    unit_page = pages[f"/dash/unit/{own.unit_ids[0]}"]
+    assert "收到的通知" in unit_page and "待审" in unit_page
+    for html in pages.values():
+        assert "<script>alert" not in html
+    assert "&lt;script&gt;" in unit_page
+    record("bad input", "HTML in notices and reports shown on dashboard pages", 2, "escaped")

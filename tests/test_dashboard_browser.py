@@ -20,8 +20,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
 
+from bot.db import models as m
 from bot.db.engine import Database
+from bot.services.access import load_caller
+from bot.services.notices import create_notice, receive
 from scheduler.limits import RateLimits
 from scheduler.sender import Sender
 from tests import outputs
@@ -190,6 +194,88 @@ async def test_dashboard_in_chromium(h: Harness) -> None:
                 refusal = await off_loop(wait_for, phone, ".refusal")
                 assert "只能查看本单位" in refusal.text
                 assert "甲县" not in phone.page_source
+    finally:
+        sender.stop()
+        await asyncio.wait_for(sending, 30)
+
+
+async def told(h: Harness, user: User, words: str) -> list[str]:
+    """Wait until the outbox sender has delivered a message with `words` to `user`."""
+    for _ in range(100):
+        found = [
+            text
+            for call in h.request.calls
+            if str(call.params.get("chat_id")) == str(user.id)
+            for text in texts([call])
+            if words in text
+        ]
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    return []
+
+
+async def test_remind_again_in_chromium(h: Harness) -> None:
+    """The office opens a notice's receipts and presses "remind again": the unit that has not
+    received it is sent the notice again, the one that has is not.
+    """
+    office = await h.register("office", name="办公室王主任")
+    contact_a = await h.register("contact", "甲县", name="甲县联络员")
+    contact_b = await h.register("contact", "乙县", name="乙县联络员")
+    async with h.db.write() as session:
+        caller = await load_caller(session, office.id)
+        assert caller is not None
+        units = list(
+            await session.scalars(
+                select(m.Unit).where(m.Unit.key.in_(("county-a", "county-b"))).order_by(m.Unit.id)
+            )
+        )
+        notice, _ = await create_notice(
+            session,
+            caller,
+            text="关于开展安全生产自查的通知\n请于周五前完成。",
+            file=None,
+            units=units,
+            deadline_at=None,
+            now=h.now,
+            default_language="zh",
+        )
+        own = await load_caller(session, contact_a.id)
+        assert own is not None
+        await receive(session, own, notice.id, units[0].id, now=h.now)
+    h.now += timedelta(hours=1)
+    runtime = h.app.bot_data["runtime"]
+    sender = Sender(
+        h.app.bot,
+        h.db,
+        RateLimits(30),
+        clock=lambda: h.now,
+        default_language="zh",
+        ready=runtime.outbox_ready,
+        poll_seconds=0.2,
+    )
+    sending = asyncio.create_task(sender.run())
+    try:
+        async with dashboard_server(h) as (server, _):
+            base = f"http://127.0.0.1:{server.port}"
+            with chromium(*DESKTOP) as desk:
+                await open_as(desk, base, office, h.now, "/dash/notices")
+                link = await off_loop(wait_for, desk, f"li[data-notice='{notice.id}'] a")
+                assert "1/2" in desk.page_source
+                await off_loop(link.click)
+                remind = await off_loop(wait_for, desk, "button[data-action=remind]")
+                assert "甲县联络员" in desk.page_source  # who received it
+                await screenshot(desk, "dashboard-notice.png")
+                await off_loop(remind.click)
+                flash = await off_loop(wait_for, desk, ".flash")
+                assert "1 个未收到的单位" in flash.text
+            assert await told(h, contact_b, "再次提醒"), "the unit was not reminded"
+            assert not [
+                call
+                for call in h.request.calls
+                if str(call.params.get("chat_id")) == str(contact_a.id)
+                and "再次提醒" in "".join(texts([call]))
+            ]
     finally:
         sender.stop()
         await asyncio.wait_for(sending, 30)

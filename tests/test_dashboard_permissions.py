@@ -27,6 +27,8 @@ from tests.webapp import dashboard_server, sign_init_data
 ROLES = ("stranger", "contact", "head", "office", "leader", "admin")
 OWN, OTHER = "甲县总工会", "乙县总工会"
 OWN_FILE, OTHER_FILE = b"%PDF-own-unit-report", b"%PDF-other-unit-report"
+NOTICE_TEXT = "关于开展安全生产自查的通知"
+OWN_REPORT = "本单位本周工作情况报告"
 OVERSEERS = ("office", "leader", "admin")
 OFFICE = ("office", "admin")
 UNIT_ROLES = ("contact", "head")
@@ -42,6 +44,7 @@ class World:
     own_sub: int
     other_sub: int
     big_sub: int
+    notice: int
 
 
 @pytest.fixture
@@ -110,8 +113,30 @@ async def build_world(h: Harness, srv: LocalBotAPI) -> World:
             )
         )
         task = await session.scalar(select(m.Task.id).where(m.Task.key == "research-report"))
+        # A notice to both units, received by the own unit only; a report from each unit
+        # (the other's names its unit, so showing it to the wrong person is a leak).
+        campaign = await session.scalar(select(m.Unit.campaign_id).where(m.Unit.id == own_unit))
+        receiver = await session.scalar(
+            select(m.Person.id).where(m.Person.telegram_id == own_contact.id)
+        )
+        assert campaign is not None
+        notice = m.Notice(campaign_id=campaign, text=NOTICE_TEXT, created_at=h.now)
+        session.add(notice)
+        await session.flush()
+        session.add_all(
+            [
+                m.NoticeReceipt(
+                    notice_id=notice.id, unit_id=own_unit, received_by=receiver, received_at=h.now
+                ),
+                m.NoticeReceipt(notice_id=notice.id, unit_id=other_unit),
+                m.Report(campaign_id=campaign, unit_id=own_unit, text=OWN_REPORT, created_at=h.now),
+                m.Report(
+                    campaign_id=campaign, unit_id=other_unit, text=f"{OTHER}情况", created_at=h.now
+                ),
+            ]
+        )
     assert task is not None
-    return World(own_unit, other_unit, task, own_sub, other_sub, big.id)
+    return World(own_unit, other_unit, task, own_sub, other_sub, big.id, notice.id)
 
 
 async def person_for(h: Harness, role: str) -> User:
@@ -127,6 +152,7 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
     overseers_other = {r: (200, OTHER) for r in OVERSEERS}
     units_refused = {r: (403, "只能查看本单位") for r in UNIT_ROLES}
     only_office = {r: (403, "只供办公室使用") for r in ("contact", "head", "leader")}
+    only_overseers = {r: (403, "只供办公室和领导小组使用") for r in UNIT_ROLES}
     return [
         ("GET", "/dash/", {**everyone_own, **{r: (200, "data-figure") for r in OVERSEERS}}),
         (
@@ -138,6 +164,36 @@ def expectations(w: World) -> list[tuple[str, str, dict[str, tuple[int, str | No
         ("GET", f"/dash/task/{w.task}", {**everyone_own, **overseers_other}),
         ("GET", f"/dash/task/{w.task}?show=submitted", {**everyone_own, **overseers_other}),
         ("GET", f"/dash/unit/{w.own_unit}", everyone_own),
+        # The unit's reports and the notices it received (with its receipt), as in /unit.
+        (
+            "GET",
+            f"/dash/unit/{w.own_unit}",
+            {r: (200, OWN_REPORT) for r in ("contact", "head", *OVERSEERS)},
+        ),
+        (
+            "GET",
+            f"/dash/unit/{w.own_unit}",
+            {r: (200, NOTICE_TEXT) for r in ("contact", "head", *OVERSEERS)},
+        ),
+        # Notices and their receipts: the office and leaders, as /notice in the chat.
+        ("GET", "/dash/notices", {**only_overseers, **{r: (200, NOTICE_TEXT) for r in OVERSEERS}}),
+        (
+            "GET",
+            "/dash/notices?show=open",
+            {**only_overseers, **{r: (200, "1/2") for r in OVERSEERS}},
+        ),
+        ("GET", f"/dash/notice/{w.notice}", {**only_overseers, **overseers_other}),
+        (
+            "GET",
+            f"/dash/notice/{w.notice}?show=missing",
+            {**only_overseers, **overseers_other},
+        ),
+        (
+            "GET",
+            f"/dash/notice/{w.notice}?show=received",
+            {**only_overseers, **{r: (200, OWN) for r in OVERSEERS}},
+        ),
+        ("GET", "/dash/notice/999999", {**only_overseers, **{r: (404, None) for r in OVERSEERS}}),
         ("GET", f"/dash/unit/{w.other_unit}", {**units_refused, **overseers_other}),
         ("GET", "/dash/unit/999999", {**units_refused, **{r: (404, None) for r in OVERSEERS}}),
         # /unit's rule: a unit member's search is among their own units only.
@@ -260,12 +316,17 @@ async def test_every_action_for_a_role(h: Harness, role: str) -> None:
             csrf = csrf_of(page) if role != "stranger" else "nothing"
             accept_other = f"{base}/dash/review/{world.other_sub}/accept"
             return_own = f"{base}/dash/review/{world.big_sub}/return"
+            remind = f"{base}/dash/notice/{world.notice}/remind"
+            remind_unknown = f"{base}/dash/notice/999999/remind"
             attempts = [
                 # No CSRF token, a wrong one, a foreign Origin: refused for everybody.
                 (accept_other, {}, {}, 403),
                 (accept_other, {"csrf": "x" * 32}, {}, 403),
                 (accept_other, {"csrf": csrf}, {"Origin": "https://evil.example"}, 403),
                 (return_own, {"csrf": csrf, "reason": ""}, {}, 404 if role in OFFICE else 403),
+                (remind, {}, {}, 403),
+                (remind, {"csrf": csrf}, {"Origin": "https://evil.example"}, 403),
+                (remind_unknown, {"csrf": csrf}, {}, 404 if role in OFFICE else 403),
             ]
             allowed = 303 if role in OFFICE else 403
             attempts += [
@@ -273,6 +334,9 @@ async def test_every_action_for_a_role(h: Harness, role: str) -> None:
                 (return_own, {"csrf": csrf, "reason": "请补充数据"}, {}, allowed),
                 # Decided already: the same press again changes nothing.
                 (accept_other, {"csrf": csrf}, {}, 404 if role in OFFICE else 403),
+                # Remind again: the office; a second press within 5 minutes sends nothing.
+                (remind, {"csrf": csrf}, {}, allowed),
+                (remind, {"csrf": csrf}, {}, allowed),
             ]
             failures = []
             for url, form, headers, code in attempts:
@@ -292,6 +356,9 @@ async def test_every_action_for_a_role(h: Harness, role: str) -> None:
         refused = list(
             await session.scalars(select(m.AuditLog).where(m.AuditLog.action == "access.refused"))
         )
+        reminds = list(
+            await session.scalars(select(m.AuditLog).where(m.AuditLog.action == "notice.remind"))
+        )
     assert not failures, "\n".join(failures)
     if role in OFFICE:
         assert [r.decision for r in reviews] == ["accepted", "returned"]
@@ -300,8 +367,13 @@ async def test_every_action_for_a_role(h: Harness, role: str) -> None:
         outbox = await h.outbox("review_result")
         assert any("已通过审核" in str(row.payload) for row in outbox)
         assert any("请补充数据" in str(row.payload) for row in outbox)
+        # One reminder, to the unit that has not received the notice, audited as in the chat.
+        assert len(reminds) == 1 and reminds[0].details == {"units": 1, "messages": 1}
+        again = [r for r in await h.outbox("notice") if "再次提醒" in str(r.payload)]
+        assert len(again) == 1 and OTHER in str(again[0].payload)
     else:
-        assert reviews == [] and audit == []
+        assert reviews == [] and audit == [] and reminds == []
+        assert await h.outbox("notice") == []
     # Every refused action is audited, as refused buttons are in the chat.
     assert len(refused) >= 3
     record(

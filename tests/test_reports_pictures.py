@@ -4,6 +4,7 @@ font that has every character drawn."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -21,7 +22,7 @@ from bot.reports.bulletin import (
     render_bulletin,
 )
 from bot.reports.chart import chart_data, draw_chart, render_chart
-from bot.reports.figures import UnitStanding
+from bot.reports.figures import UnitStanding, unit_ranking
 from bot.reports.fonts import cjk_font_path, missing_glyphs
 from bot.reports.plotting import Picture
 from bot.services.campaigns import pick_campaign
@@ -117,6 +118,9 @@ async def test_bulletin_ranks_units_by_completion(seeded: Database) -> None:
         png = await render_bulletin(session, campaign, NOW, "zh")
         units = list(await session.scalars(select(m.Unit)))
         assignments = list(await session.scalars(select(m.Assignment)))
+        # The dashboard's ranking: the same standings in the same order, late left uncounted.
+        page = await unit_ranking(session, campaign.id, NOW, with_late=False)
+    assert [replace(s, late=0) for s in data.ranking] == page
     assert {s.name for s in data.ranking} == {u.name for u in units}
     rates = [s.rate for s in data.ranking]
     assert rates == sorted(rates, reverse=True)

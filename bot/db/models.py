@@ -241,6 +241,15 @@ class Assignment(Base):
         UniqueConstraint("unit_id", "task_id"),
         Index("ix_assignments_open_due", "campaign_id", "status", "due_at"),
         Index("ix_assignments_task", "task_id", "status"),
+        # The units' ranking counts a campaign's assignments per unit from this index alone.
+        Index(
+            "ix_assignments_unit_counts",
+            "campaign_id",
+            "archived_at",
+            "unit_id",
+            "status",
+            "due_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

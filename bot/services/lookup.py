@@ -65,8 +65,10 @@ async def resolve_unit(
     best, close = choose(index.rank(wanted, only))
     if best is not None:
         return await session.get_one(m.Unit, best.id), []
-    units = [await session.get_one(m.Unit, c.id) for c in close]
-    return None, units
+    # One query for the alternatives (up to 8), in the order of their scores.
+    ids = [c.id for c in close]
+    found = {u.id: u for u in await session.scalars(select(m.Unit).where(m.Unit.id.in_(ids)))}
+    return None, [found[i] for i in ids if i in found]
 
 
 async def live_units(

@@ -352,3 +352,31 @@ async def remind_again(
         details={"units": len(state.missing), "messages": messages},
     )
     return len(state.missing), messages
+
+
+@dataclass
+class UnitNotice:
+    """A notice one unit was sent, and its receipt (who and when; None: not yet)."""
+
+    notice: m.Notice
+    received_at: datetime | None
+    who: str
+
+
+async def notices_of_unit(
+    session: AsyncSession, campaign_id: int, unit_id: int, limit: int = 10
+) -> list[UnitNotice]:
+    """Return the latest notices a unit was sent, newest first, with the unit's receipt.
+
+    The caller has checked that the person may see the unit (its contacts got them anyway).
+    """
+    r = m.NoticeReceipt
+    rows = await session.execute(
+        select(m.Notice, r.received_at, m.Person.name)
+        .join(r, r.notice_id == m.Notice.id)
+        .outerjoin(m.Person, m.Person.id == r.received_by)
+        .where(m.Notice.campaign_id == campaign_id, r.unit_id == unit_id)
+        .order_by(m.Notice.created_at.desc(), m.Notice.id.desc())
+        .limit(limit)
+    )
+    return [UnitNotice(notice, at, name or "") for notice, at, name in rows]

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.db import models as m
 from bot.db.assignment_states import is_overdue
@@ -257,19 +258,22 @@ async def assignment_views(
 ) -> list[AssignmentView]:
     """Return every live assignment with its latest submission and review."""
     a, u, t, p = m.Assignment, m.Unit, m.Task, m.Phase
-    latest = (
-        select(m.Submission.assignment_id, func.max(m.Submission.version).label("version"))
-        .group_by(m.Submission.assignment_id)
-        .subquery()
-    )
     s = m.Submission
+    earlier = aliased(m.Submission)
+    # The latest version of each assignment, through uq_submissions_assignment_id per row
+    # (a grouped subquery would aggregate every submission of the database first).
+    latest = (
+        select(func.max(earlier.version))
+        .where(earlier.assignment_id == a.id)
+        .correlate(a)
+        .scalar_subquery()
+    )
     query = (
         select(a, u.key, u.name, t.key, t.title, p.name, s, m.Person.name)
         .join(u, u.id == a.unit_id)
         .join(t, t.id == a.task_id)
         .join(p, p.id == t.phase_id)
-        .outerjoin(latest, latest.c.assignment_id == a.id)
-        .outerjoin(s, and_(s.assignment_id == a.id, s.version == latest.c.version))
+        .outerjoin(s, and_(s.assignment_id == a.id, s.version == latest))
         .outerjoin(m.Person, m.Person.id == s.person_id)
         .where(a.campaign_id == campaign.id, a.archived_at.is_(None))
         .order_by(t.position, u.position)
