@@ -25,7 +25,7 @@ from bot.runtime import Runtime
 from bot.services import reachability
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.campaigns import office_for
-from bot.services.people import find_person, group_registered, record_refusal, touch_person
+from bot.services.people import find_person, holds_role, record_refusal, touch_person
 from handlers.throttle import throttle_of
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ async def _attempt(
     now = rt.clock()
     transaction = rt.db.write() if write else rt.db.read()
     async with transaction as session:
-        if is_group(update) and not await group_registered(session, chat.id):
+        if is_group(update) and not await holds_role(session, chat.id):
             return None  # unregistered groups get silence (SPEC §4.5)
         person: m.Person | None
         if write:

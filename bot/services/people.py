@@ -57,7 +57,11 @@ async def touch_person(
 
 
 async def holds_role(session: AsyncSession, telegram_id: int) -> bool:
-    """Return whether the Telegram account holds any live role (one indexed read)."""
+    """Return whether the Telegram account (a person, or a group) holds any live role.
+
+    One indexed read: the throttle asks it of a person not seen yet, the frame of a group
+    (unregistered groups get silence).
+    """
     found = await session.scalar(
         select(m.Role.id)
         .join(m.Person, m.Person.id == m.Role.person_id)
@@ -111,17 +115,6 @@ async def holders(
 async def find_person(session: AsyncSession, telegram_id: int) -> m.Person | None:
     """Return the person (or group) with this Telegram id, if duban knows them."""
     return await session.scalar(select(m.Person).where(m.Person.telegram_id == telegram_id))
-
-
-async def group_registered(session: AsyncSession, chat_id: int) -> bool:
-    """Return whether a group chat holds a live role (unregistered groups get silence)."""
-    found = await session.scalar(
-        select(m.Role.id)
-        .join(m.Person, m.Person.id == m.Role.person_id)
-        .where(m.Person.telegram_id == chat_id, m.Role.revoked_at.is_(None))
-        .limit(1)
-    )
-    return found is not None
 
 
 async def record_refusal(
