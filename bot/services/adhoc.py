@@ -27,7 +27,7 @@ from bot.messages.pushes import assignment_buttons
 from bot.plan.model import EVIDENCE_KINDS
 from bot.services.audit import record
 from bot.services.notify import push
-from bot.services.outbox import message
+from bot.services.outbox import file_message, message
 from bot.services.people import holders
 
 EVIDENCE = EVIDENCE_KINDS
@@ -291,6 +291,7 @@ async def _announce(
         )
     }
     tz = campaign.timezone
+    instructions = task.instructions_file_id
     for unit in units:
         contacts = await holders(session, campaign.id, ("contact",), unit_id=unit.id)
         if not contacts:
@@ -319,18 +320,17 @@ async def _announce(
             default_language=default_language,
             campaign_id=campaign.id,
         )
-        if task.instructions_file_id:
+        if instructions:
             await push(
                 session,
                 contacts,
                 key=f"task-added:{task.id}:{unit.id}:file",
                 kind="announcement",
-                build=lambda lang: {
-                    "method": "sendDocument",
-                    "document": task.instructions_file_id,
-                    "caption": t("work.instructions_caption", lang, title=task.title),
-                    "parse_mode": "HTML",
-                },
+                build=lambda lang: file_message(
+                    "document",
+                    instructions,
+                    t("work.instructions_caption", lang, title=task.title),
+                ),
                 now=now,
                 default_language=default_language,
                 campaign_id=campaign.id,

@@ -23,6 +23,7 @@ from bot.messages.pushes import received_buttons
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
+from bot.services.outbox import file_message, message
 from bot.services.people import holders
 
 REMIND_GAP = timedelta(minutes=5)
@@ -83,23 +84,10 @@ def notice_payload(
         body=body,
         deadline=deadline,
     )
-    markup = {"inline_keyboard": received_buttons(notice.id, unit.id, lang)}
+    buttons = received_buttons(notice.id, unit.id, lang)
     if notice.file_id and notice.file_kind in ("document", "photo"):
-        method = "sendDocument" if notice.file_kind == "document" else "sendPhoto"
-        return {
-            "method": method,
-            notice.file_kind: notice.file_id,
-            "caption": text,
-            "parse_mode": "HTML",
-            "reply_markup": markup,
-        }
-    return {
-        "method": "sendMessage",
-        "text": text,
-        "parse_mode": "HTML",
-        "disable_web_page_preview": True,
-        "reply_markup": markup,
-    }
+        return file_message(notice.file_kind, notice.file_id, text, buttons)
+    return message(text, buttons)
 
 
 async def _push_to_units(

@@ -41,6 +41,25 @@ def message(text: str, buttons: list[list[dict[str, str]]] | None = None) -> dic
     return payload
 
 
+def file_message(
+    kind: str,
+    file_id: str,
+    caption: str | None = None,
+    buttons: list[list[dict[str, str]]] | None = None,
+) -> dict[str, Any]:
+    """Return the payload that sends a file Telegram already has (its `file_id`) again.
+
+    `kind` is the file's kind as Telegram gave it (document, photo, video, audio, voice): the
+    method is `send<Kind>` and the file goes in the field of that name. The caption is HTML.
+    """
+    payload: dict[str, Any] = {"method": f"send{kind.capitalize()}", kind: file_id}
+    if caption:
+        payload |= {"caption": caption, "parse_mode": "HTML"}
+    if buttons:
+        payload["reply_markup"] = {"inline_keyboard": buttons}
+    return payload
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One message for `enqueue_many`: the arguments of `enqueue`, without `now`."""

@@ -18,6 +18,7 @@ from bot.messages.pushes import review_buttons
 from bot.services.access import Caller, NotAllowed
 from bot.services.audit import record
 from bot.services.notify import push
+from bot.services.outbox import file_message, message
 from bot.services.people import holders
 
 OPEN_FOR_SUBMISSION = SUBMITTABLE
@@ -50,7 +51,6 @@ class Owed:
 # What Telegram messages count as files (SPEC §4.4); anything else is not a submission.
 FILE_KINDS = ("document", "photo", "video", "audio", "voice")
 # The Bot API method and parameter that send each kind of file by its file_id.
-SEND_FILE = {kind: (f"send{kind.capitalize()}", kind) for kind in FILE_KINDS}
 
 
 @dataclass
@@ -271,23 +271,11 @@ async def submit(
             late=t("review.late", lang) if submission.late else "",
             body=body(lang),
         )
-        markup = {"inline_keyboard": review_buttons(submission.id, lang)}
+        buttons = review_buttons(submission.id, lang)
         if len(files) == 1 and not content.text:
             # One file without a text: the file itself carries the notice and the buttons.
-            method, param = SEND_FILE[files[0].kind]
-            return {
-                "method": method,
-                param: files[0].file_id,
-                "caption": text,
-                "parse_mode": "HTML",
-                "reply_markup": markup,
-            }
-        return {
-            "method": "sendMessage",
-            "text": text,
-            "parse_mode": "HTML",
-            "reply_markup": markup,
-        }
+            return file_message(files[0].kind, files[0].file_id, text, buttons)
+        return message(text, buttons)
 
     if len(files) > 1 or (files and content.text):
         # Every file goes to the office first (a caption holds 1,024 characters only), then
@@ -305,13 +293,7 @@ async def submit(
                     position=position,
                     count=len(files),
                 )
-                method, param = SEND_FILE[ref.kind]
-                return {
-                    "method": method,
-                    param: ref.file_id,
-                    "caption": caption,
-                    "parse_mode": "HTML",
-                }
+                return file_message(ref.kind, ref.file_id, caption)
 
             await push(
                 session,

@@ -21,7 +21,7 @@ from bot.messages.pushes import report_buttons
 from bot.services.access import Caller
 from bot.services.audit import record
 from bot.services.notify import push
-from bot.services.outbox import message
+from bot.services.outbox import file_message, message
 from bot.services.people import holders
 
 TEXT_LIMIT = 3000  # characters of a report's text shown to the office (all of it is stored)
@@ -61,12 +61,9 @@ def file_entry(
 
 
 def _file_payload(entry: dict[str, Any], caption: str | None) -> dict[str, Any]:
-    method = "sendPhoto" if entry["kind"] == "photo" else "sendDocument"
-    field = "photo" if entry["kind"] == "photo" else "document"
-    payload: dict[str, Any] = {"method": method, field: entry["file_id"]}
-    if caption:
-        payload |= {"caption": caption, "parse_mode": "HTML"}
-    return payload
+    return file_message(
+        "photo" if entry["kind"] == "photo" else "document", entry["file_id"], caption
+    )
 
 
 async def create_report(
