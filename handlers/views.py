@@ -162,26 +162,7 @@ def campaign_detail_view(progress: CampaignProgress, lang: str) -> str:
         if not phase.tasks:
             lines.append(t("status.no_tasks", lang))
         for task in phase.tasks:
-            lines.append(
-                t(
-                    "chat.task_head",
-                    lang,
-                    title=task.title,
-                    due=format_moment(task.due_at, tz, lang),
-                )
-            )
-            lines.extend(series_lines(task, tz, lang))
-            lines.append(
-                t(
-                    "chat.task_figures",
-                    lang,
-                    bar=progress_bar(task.submitted, task.total),
-                    submitted=task.submitted,
-                    total=task.total,
-                    accepted=task.accepted,
-                    overdue=task.overdue,
-                )
-            )
+            lines.extend(_task_lines(task, tz, lang))
     total, submitted, accepted, overdue = progress.totals()
     lines.append("")
     lines.append(
