@@ -17,12 +17,12 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.db import models as m
-from bot.errors import DubanError
+from bot.errors import DubanError, StaleButton
 from bot.i18n import t
 from bot.messages.callbacks import Kind, Pressed, parse, prefix_pattern
 from bot.messages.limits import split_text
 from bot.runtime import Runtime
-from bot.services import reachability
+from bot.services import conversations, reachability
 from bot.services.access import Caller, NotRegistered, load_caller
 from bot.services.campaigns import office_for
 from bot.services.people import find_person, holds_role, record_refusal, touch_person
@@ -115,6 +115,34 @@ class Ctx:
     def say(self, text: str, buttons: Buttons | None = None) -> None:
         """Queue a reply, sent after the transaction commits."""
         self.replies.append(Reply(text, buttons))
+
+    def _person_id(self) -> int:
+        assert self.person is not None
+        return self.person.id
+
+    async def begin(self, kind: str, data: dict[str, Any]) -> None:
+        """Open (or replace) the person's conversation in this chat: its kind and data."""
+        await conversations.begin(
+            self.session, self._person_id(), self.chat_id, kind, data, self.now
+        )
+
+    async def conversation(self) -> m.Conversation | None:
+        """Return the person's open conversation in this chat, if any (and not expired)."""
+        return await conversations.current(self.session, self._person_id(), self.chat_id, self.now)
+
+    async def conversation_of(self, *kinds: str) -> m.Conversation:
+        """Return the person's open conversation here if it is of one of `kinds`.
+
+        Anything else (none, expired, another kind) makes the pressed button a stale one.
+        """
+        found = await self.conversation()
+        if found is None or found.kind not in kinds:
+            raise StaleButton()
+        return found
+
+    async def end(self) -> None:
+        """Close the person's conversation in this chat."""
+        await conversations.end(self.session, self._person_id(), self.chat_id)
 
 
 Feature = Callable[[Ctx], Awaitable[None]]

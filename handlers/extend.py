@@ -12,7 +12,6 @@ from bot.domain.dates import parse_day
 from bot.errors import StaleButton
 from bot.i18n import format_moment, t
 from bot.messages import callbacks as cb
-from bot.services import conversations
 from bot.services.extensions import EXTENDABLE, decide, request
 from bot.services.submissions import owed_by, owed_item
 from handlers.common import Context, Ctx, Reply, button, command, pressed
@@ -43,14 +42,7 @@ async def pick(ctx: Ctx) -> None:
     item = await owed_item(ctx.session, caller, pressed(ctx, cb.EXTEND).id)
     if item.assignment.status not in EXTENDABLE:
         raise StaleButton()
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"assignment_id": item.assignment.id},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"assignment_id": item.assignment.id})
     ctx.say(
         t(
             "extend.ask_date",
@@ -81,14 +73,7 @@ async def take_text(ctx: Ctx, data: dict[str, object], text: str) -> None:
         if new_due <= item.assignment.due_at or new_due <= ctx.now:
             ctx.say(t("extend.not_later", ctx.lang))
             return
-        await conversations.begin(
-            ctx.session,
-            ctx.person.id,
-            ctx.chat_id,
-            KIND,
-            {"assignment_id": assignment_id, "new_due": new_due.isoformat()},
-            ctx.now,
-        )
+        await ctx.begin(KIND, {"assignment_id": assignment_id, "new_due": new_due.isoformat()})
         ctx.say(
             t(
                 "extend.ask_reason",
@@ -97,7 +82,7 @@ async def take_text(ctx: Ctx, data: dict[str, object], text: str) -> None:
             )
         )
         return
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     new_due = datetime.fromisoformat(str(data["new_due"]))
     await request(
         ctx.session,

@@ -7,7 +7,6 @@ from telegram.ext import BaseHandler, MessageHandler, filters
 
 from bot.errors import StaleButton
 from bot.i18n import t
-from bot.services import conversations
 from handlers import extend, queries, review, submit, unit_report, work
 from handlers.common import Context, Ctx, button, is_group, office_name, run_feature
 
@@ -33,7 +32,7 @@ async def route(ctx: Ctx) -> None:
     assert message is not None
     text = message.text or ""
     if ctx.person is not None:
-        conversation = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
+        conversation = await ctx.conversation()
         if conversation is not None:
             data = dict(conversation.data)
             if conversation.kind == submit.KIND:

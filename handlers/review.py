@@ -9,7 +9,6 @@ from bot.db import models as m
 from bot.errors import StaleButton
 from bot.i18n import t
 from bot.messages import callbacks as cb
-from bot.services import conversations
 from bot.services.catalog import live_assignment, pressed_submission
 from bot.services.export import files_of
 from bot.services.lookup import find_task
@@ -51,14 +50,7 @@ async def on_return(ctx: Ctx) -> None:
     item = await pending_review(ctx.session, caller, pressed(ctx, cb.REVIEW_RETURN).id)
     assert ctx.person is not None
     # The reason comes as the presser's next message, in their private chat or the group.
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"submission_id": item.submission.id},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"submission_id": item.submission.id})
     ctx.say(t("review.ask_reason", ctx.lang, unit=item.unit.name, task=item.task.title))
 
 
@@ -66,7 +58,7 @@ async def take_reason(ctx: Ctx, data: dict[str, object], reason: str) -> None:
     """Complete a return with the reason the office member typed."""
     caller = ctx.need_caller()
     assert ctx.person is not None
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     submission_id = data.get("submission_id")
     if not isinstance(submission_id, int):
         raise StaleButton()

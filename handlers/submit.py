@@ -10,7 +10,7 @@ from telegram.ext import BaseHandler
 from bot.errors import StaleButton
 from bot.i18n import Markup, t
 from bot.messages import callbacks as cb
-from bot.services import albums, conversations
+from bot.services import albums
 from bot.services.outbox import message as message_payload
 from bot.services.submissions import (
     Content,
@@ -46,23 +46,11 @@ async def pick_task(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     item = await owed_item(ctx.session, caller, pressed(ctx, cb.SUBMIT).id)
     assert ctx.person is not None
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"assignment_id": item.assignment.id},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"assignment_id": item.assignment.id})
     evidence = item.task.evidence
     if evidence == "none":
-        await conversations.begin(
-            ctx.session,
-            ctx.person.id,
-            ctx.chat_id,
-            KIND,
-            {"assignment_id": item.assignment.id, "content": Content("confirm").to_json()},
-            ctx.now,
+        await ctx.begin(
+            KIND, {"assignment_id": item.assignment.id, "content": Content("confirm").to_json()}
         )
         ctx.say(
             t("submit.confirm_none", ctx.lang, task=item.task.title, unit=item.unit.name),
@@ -174,14 +162,7 @@ async def receive(ctx: Ctx, conversation_data: dict[str, object]) -> None:
     if group is not None and content.first is not None:
         await _album_part(ctx, item, raw_id, group, content)
         return
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"assignment_id": raw_id, "content": content.to_json()},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"assignment_id": raw_id, "content": content.to_json()})
     ctx.say(_confirm_text(item, content, ctx.lang), _confirm_buttons(ctx.lang))
 
 
@@ -200,14 +181,7 @@ async def _album_part(
         caption=content.text,
         now=ctx.now,
     )
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"assignment_id": assignment_id, "album": group},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"assignment_id": assignment_id, "album": group})
     lang = ctx.lang
 
     def build(gathered: Content) -> dict[str, Any]:
@@ -233,9 +207,7 @@ async def confirm(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     choice = pressed(ctx, cb.SUBMIT_CONFIRM).word
     assert ctx.person is not None
-    conversation = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
-    if conversation is None or conversation.kind != KIND:
-        raise StaleButton()
+    conversation = await ctx.conversation_of(KIND)
     data = dict(conversation.data)
     album = data.get("album")
     content: Content | None = None
@@ -247,7 +219,7 @@ async def confirm(ctx: Ctx) -> None:
         content = Content.from_json(data["content"])
     if content is None:
         raise StaleButton()
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     if choice != "ok":
         ctx.replies.append(Reply(t("submit.cancelled", ctx.lang), edit=True))
         return

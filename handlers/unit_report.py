@@ -49,14 +49,7 @@ async def start(ctx: Ctx) -> None:
 
 async def _open(ctx: Ctx, unit_id: int) -> None:
     assert ctx.person is not None
-    await conversations.begin(
-        ctx.session,
-        ctx.person.id,
-        ctx.chat_id,
-        KIND,
-        {"unit_id": unit_id, "text": "", "files": []},
-        ctx.now,
-    )
+    await ctx.begin(KIND, {"unit_id": unit_id, "text": "", "files": []})
     ctx.say(t("work.report_ask", ctx.lang))
 
 
@@ -118,17 +111,15 @@ async def on_send(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     choice = pressed(ctx, cb.REPORT_SEND).word
     assert ctx.person is not None
-    found = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
-    if found is None or found.kind != KIND:
-        raise StaleButton()
+    found = await ctx.conversation_of(KIND)
     data = dict(found.data)
     if choice == "no":
-        await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+        await ctx.end()
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return
     if not data.get("text") and not data.get("files"):
         raise EmptyReport()
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     report = await create_report(
         ctx.session,
         caller,
@@ -163,9 +154,7 @@ async def on_return(ctx: Ctx) -> None:
     caller = ctx.need_caller()
     report, unit = await pending_report(ctx.session, caller, pressed(ctx, cb.REPORT_RETURN).id)
     assert ctx.person is not None
-    await conversations.begin(
-        ctx.session, ctx.person.id, ctx.chat_id, REASON, {"report_id": report.id}, ctx.now
-    )
+    await ctx.begin(REASON, {"report_id": report.id})
     ctx.say(t("work.report_ask_reason", ctx.lang, unit=unit.name))
 
 
@@ -173,7 +162,7 @@ async def take_reason(ctx: Ctx, data: dict[str, Any], reason: str) -> None:
     """Complete a report's return with the reason typed."""
     caller = ctx.need_caller()
     assert ctx.person is not None
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     report_id = data.get("report_id")
     if not isinstance(report_id, int):
         raise StaleButton()

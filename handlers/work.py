@@ -22,7 +22,6 @@ from telegram.ext import BaseHandler
 from bot.errors import StaleButton
 from bot.i18n import Markup, format_moment, t
 from bot.messages import callbacks as cb
-from bot.services import conversations
 from bot.services.adhoc import (
     EVIDENCE,
     add_task,
@@ -59,9 +58,7 @@ AUDITED = ("title", "due", "evidence", "target", "chosen")
 async def _open(ctx: Ctx, kind: str, step: str, data: dict[str, Any]) -> None:
     """Move the conversation to `step` and audit the step (SPEC §4.6: every step is)."""
     assert ctx.person is not None
-    await conversations.begin(
-        ctx.session, ctx.person.id, ctx.chat_id, kind, {**data, "step": step}, ctx.now
-    )
+    await ctx.begin(kind, {**data, "step": step})
     caller = ctx.need_caller()
     record(
         ctx.session,
@@ -76,8 +73,8 @@ async def _open(ctx: Ctx, kind: str, step: str, data: dict[str, Any]) -> None:
 async def _current(ctx: Ctx, *steps: str) -> tuple[str, dict[str, Any]]:
     """Return the open /assign or /notice conversation in one of `steps`; else a stale button."""
     assert ctx.person is not None
-    found = await conversations.current(ctx.session, ctx.person.id, ctx.chat_id, ctx.now)
-    if found is None or found.kind not in KINDS or found.data.get("step") not in steps:
+    found = await ctx.conversation_of(*KINDS)
+    if found.data.get("step") not in steps:
         raise StaleButton()
     return found.kind, dict(found.data)
 
@@ -339,7 +336,7 @@ async def on_confirm(ctx: Ctx) -> None:
         kind, _ = await _current(
             ctx, "title", "deadline", "evidence", "units", "instructions", "content", "confirm"
         )
-        await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+        await ctx.end()
         record(
             ctx.session,
             at=ctx.now,
@@ -350,7 +347,7 @@ async def on_confirm(ctx: Ctx) -> None:
         ctx.replies.append(Reply(t("work.cancelled", ctx.lang), edit=True))
         return
     kind, data = await _current(ctx, "confirm")
-    await conversations.end(ctx.session, ctx.person.id, ctx.chat_id)
+    await ctx.end()
     if kind == ASSIGN:
         await _assign_finish(ctx, data)
     else:
