@@ -18,7 +18,7 @@ from bot.db.assignment_states import is_open, is_overdue
 from bot.db.engine import Database
 from bot.domain.timespec import parse_clock
 from bot.i18n import format_moment, plain, t
-from bot.reports.figures import UnitStanding, unit_ranking
+from bot.reports.figures import Skipped, UnitStanding, named_ranks, unit_ranking
 from bot.services.notices import NoticeSummary, list_notices, title_of
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue_many, message
@@ -36,8 +36,7 @@ from scheduler.context import (
 )
 
 LIST_NAMES = 30  # unit names a digest line shows before "and N in all"
-BULLETIN_ALL = 30  # a bulletin ranks every unit up to this many; beyond, the top and bottom
-BULLETIN_ENDS = 10
+BULLETIN_ENDS = 10  # a long ranking's best and worst named (figures.named_ranks)
 DESCRIPTION_LIMIT = 1500  # characters of a phase's description in its announcement
 STATE_PREFIX = "planner:"
 
@@ -633,14 +632,12 @@ def bulletin_texts(
     ]
     if not ranking:
         lines.append(t("reminders.bulletin.no_units", lang))
-    ranked = list(enumerate(ranking, 1))
     # A long ranking names the best and the worst; the middle is counted.
-    cut = len(ranked) > BULLETIN_ALL
-    shown = ranked[:BULLETIN_ENDS] + ranked[-BULLETIN_ENDS:] if cut else ranked
-    for rank, standing in shown:
-        if cut and rank == len(ranked) - BULLETIN_ENDS + 1:
-            skipped = len(ranked) - 2 * BULLETIN_ENDS
-            lines.append(t("reminders.bulletin.skipped", lang, count=skipped))
+    for item in named_ranks(ranking, BULLETIN_ENDS):
+        if isinstance(item, Skipped):
+            lines.append(t("reminders.bulletin.skipped", lang, count=item.count))
+            continue
+        rank, standing = item
         lines.append(
             t(
                 "reminders.bulletin.line",

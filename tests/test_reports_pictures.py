@@ -163,3 +163,12 @@ def test_plan_text_is_never_read_as_mathtext() -> None:
     now = datetime(2017, 5, 15, 2, 0, tzinfo=UTC)
     picture = draw_bulletin(BulletinData("$1 专项", "Asia/Shanghai", now, ranking), "zh")
     assert "1. $x^2$ 工会" in picture.texts
+
+
+def test_a_long_ranking_is_named_at_its_ends_and_counted_in_the_middle() -> None:
+    from bot.reports.figures import Skipped, named_ranks
+
+    short = named_ranks(["a", "b"], 1, every_up_to=2)  # type: ignore[list-item]
+    assert short == [(1, "a"), (2, "b")]
+    long = named_ranks(list("abcdefg"), 2, every_up_to=6)  # type: ignore[arg-type]
+    assert long == [(1, "a"), (2, "b"), Skipped(3), (6, "f"), (7, "g")]

@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.i18n import format_moment, plain
-from bot.reports.figures import UnitStanding, unit_ranking
+from bot.reports.figures import Skipped, UnitStanding, named_ranks, unit_ranking
 from bot.reports.plotting import COLOURS, MUTED, Page, Picture, render
 
-# A ranking this long is drawn whole; a longer one shows the best and the worst, like the text.
-BULLETIN_ALL = 30
+# A long ranking is drawn at its best and worst this many, like the text (figures.named_ranks).
 BULLETIN_ENDS = 12
 
 
@@ -91,13 +90,11 @@ def bulletin_page(data: BulletinData, lang: str) -> Page:
     page.rule()
     if not ranking:
         page.text(plain("reports.bulletin.no_units", lang), 11, colour=MUTED)
-    ranked = list(enumerate(ranking, 1))
-    cut = len(ranked) > BULLETIN_ALL
-    shown = ranked[:BULLETIN_ENDS] + ranked[-BULLETIN_ENDS:] if cut else ranked
-    for rank, standing in shown:
-        if cut and rank == len(ranked) - BULLETIN_ENDS + 1:
-            skipped = len(ranked) - 2 * BULLETIN_ENDS
-            page.text(plain("reports.bulletin.skipped", lang, count=skipped), 10, colour=MUTED)
+    for item in named_ranks(ranking, BULLETIN_ENDS):
+        if isinstance(item, Skipped):
+            page.text(plain("reports.bulletin.skipped", lang, count=item.count), 10, colour=MUTED)
+            continue
+        rank, standing = item
         page.line(
             plain("reports.bulletin.unit", lang, rank=rank, unit=standing.name),
             _figures(standing, lang),

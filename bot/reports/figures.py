@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -258,3 +259,28 @@ async def most_overdue(
         .limit(limit)
     )
     return [(name, int(count)) for name, count in rows]
+
+
+# A bulletin ranks every unit up to this many; beyond, the best and the worst are named.
+BULLETIN_ALL = 30
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The middle of a long ranking: counted, not named."""
+
+    count: int
+
+
+def named_ranks(
+    ranking: Sequence[UnitStanding], ends: int, every_up_to: int = BULLETIN_ALL
+) -> list[tuple[int, UnitStanding] | Skipped]:
+    """Return what a bulletin names: (rank, standing) of every unit of a short ranking.
+
+    A ranking longer than `every_up_to` is named at its `ends` best and `ends` worst, with
+    one `Skipped` between them counting the middle (the text and the picture both).
+    """
+    ranked = list(enumerate(ranking, 1))
+    if len(ranked) <= every_up_to:
+        return list(ranked)
+    return [*ranked[:ends], Skipped(len(ranked) - 2 * ends), *ranked[-ends:]]
