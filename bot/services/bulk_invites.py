@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
 from bot.errors import BadRole
-from bot.services.audit import record
-from bot.services.invites import UNIT_ROLES, create_invite
+from bot.services.invites import UNIT_ROLES, create_invite, withdraw
 
 
 @dataclass(frozen=True)
@@ -91,17 +90,7 @@ async def invite_units(
             result.skipped.append(unit.name)
             continue
         for invite in held:
-            invite.revoked_at = now
-            record(
-                session,
-                at=now,
-                actor=actor,
-                action="invite.revoke",
-                campaign_id=campaign.id,
-                object_type="invite",
-                object_id=invite.id,
-                details={"renewed": True},
-            )
+            withdraw(session, invite, now=now, actor=actor, details={"renewed": True})
         made = await create_invite(
             session, campaign, role, unit, now=now, actor=actor, expires_in=expires_in
         )

@@ -147,18 +147,32 @@ async def revoke_invite(
         invite = matches[0] if len(matches) == 1 else None
     if invite is None:
         raise InviteUnknown(code_or_hint)
-    if invite.revoked_at is None:
-        invite.revoked_at = now
-        record(
-            session,
-            at=now,
-            actor=actor,
-            action="invite.revoke",
-            campaign_id=invite.campaign_id,
-            object_type="invite",
-            object_id=invite.id,
-        )
+    withdraw(session, invite, now=now, actor=actor)
     return invite
+
+
+def withdraw(
+    session: AsyncSession,
+    invite: m.Invite,
+    *,
+    now: datetime,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Revoke an invite (once) and audit it: the CLI's revoke, and a renewal by a bulk run."""
+    if invite.revoked_at is not None:
+        return
+    invite.revoked_at = now
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="invite.revoke",
+        campaign_id=invite.campaign_id,
+        object_type="invite",
+        object_id=invite.id,
+        details=details,
+    )
 
 
 def invite_state(invite: m.Invite, now: datetime) -> str:
