@@ -71,6 +71,12 @@ class Page:
         """Return the usable width between the margins."""
         return self.width - 2 * MARGIN_IN
 
+    def _text(self, x: float, y: float, s: str, size: float, colour: str, ha: str) -> None:
+        """Put one run of text at (x, y), aligned `ha` (left, center, right) on x."""
+        self.ops.append(
+            _Op("text", {"x": x, "y": y, "s": s, "size": size, "colour": colour, "ha": ha})
+        )
+
     def space(self, inches: float) -> None:
         """Leave a gap."""
         self.y += inches
@@ -79,19 +85,7 @@ class Page:
         """Write a paragraph, wrapped to the page width."""
         for line in wrap(text, size, self.inner):
             self.y += size * 1.3 / 72
-            self.ops.append(
-                _Op(
-                    "text",
-                    {
-                        "x": MARGIN_IN,
-                        "y": self.y,
-                        "s": line,
-                        "size": size,
-                        "colour": colour,
-                        "ha": "left",
-                    },
-                )
-            )
+            self._text(MARGIN_IN, self.y, line, size, colour, "left")
         self.y += size * 0.35 / 72
 
     def line(self, left: str, right: str, size: float = 11, *, right_colour: str = INK) -> None:
@@ -100,33 +94,9 @@ class Page:
         lines = wrap(left, size, self.inner - right_width)
         for i, part in enumerate(lines):
             self.y += size * 1.3 / 72
-            self.ops.append(
-                _Op(
-                    "text",
-                    {
-                        "x": MARGIN_IN,
-                        "y": self.y,
-                        "s": part,
-                        "size": size,
-                        "colour": INK,
-                        "ha": "left",
-                    },
-                )
-            )
+            self._text(MARGIN_IN, self.y, part, size, INK, "left")
             if i == len(lines) - 1 and right:
-                self.ops.append(
-                    _Op(
-                        "text",
-                        {
-                            "x": self.width - MARGIN_IN,
-                            "y": self.y,
-                            "s": right,
-                            "size": size,
-                            "colour": right_colour,
-                            "ha": "right",
-                        },
-                    )
-                )
+                self._text(self.width - MARGIN_IN, self.y, right, size, right_colour, "right")
         self.y += size * 0.45 / 72
 
     def bar(self, segments: Sequence[tuple[int, str]], height: float = 0.24) -> None:
@@ -143,18 +113,13 @@ class Page:
             label = str(count)
             if text_width(label, 9) + 0.08 < span:
                 dark = colour in (COLOURS["accepted"], COLOURS["overdue"])
-                self.ops.append(
-                    _Op(
-                        "text",
-                        {
-                            "x": x + span / 2,
-                            "y": self.y + height / 2 + 0.045,
-                            "s": label,
-                            "size": 9,
-                            "colour": "white" if dark else INK,
-                            "ha": "center",
-                        },
-                    )
+                self._text(
+                    x + span / 2,
+                    self.y + height / 2 + 0.045,
+                    label,
+                    9,
+                    "white" if dark else INK,
+                    "center",
                 )
             x += span
         if total <= 0:
@@ -189,19 +154,7 @@ class Page:
                     {"x": x, "y": self.y - chip * 0.95, "w": chip, "h": chip, "colour": colour},
                 )
             )
-            self.ops.append(
-                _Op(
-                    "text",
-                    {
-                        "x": x + chip + 0.07,
-                        "y": self.y,
-                        "s": label,
-                        "size": size,
-                        "colour": MUTED,
-                        "ha": "left",
-                    },
-                )
-            )
+            self._text(x + chip + 0.07, self.y, label, size, MUTED, "left")
             x += need
         self.y += size * 0.6 / 72
 
