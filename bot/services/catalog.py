@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,20 +104,27 @@ async def live_assignment(session: AsyncSession, unit_id: int, task_id: int) -> 
     )
 
 
+_Live = TypeVar("_Live", m.Unit, m.Task, m.UnitKind)
+
+
+async def _pressed_live(
+    session: AsyncSession, caller: Caller, model: type[_Live], row_id: int
+) -> _Live:
+    """Return the live row of the caller's campaign a button names; else StaleButton."""
+    row = await session.get(model, row_id)
+    if row is None or row.campaign_id != caller.campaign.id or row.archived_at is not None:
+        raise StaleButton()
+    return row
+
+
 async def pressed_unit(session: AsyncSession, caller: Caller, unit_id: int) -> m.Unit:
     """Return the live unit of the caller's campaign a button names; else StaleButton."""
-    unit = await session.get(m.Unit, unit_id)
-    if unit is None or unit.campaign_id != caller.campaign.id or unit.archived_at is not None:
-        raise StaleButton()
-    return unit
+    return await _pressed_live(session, caller, m.Unit, unit_id)
 
 
 async def pressed_task(session: AsyncSession, caller: Caller, task_id: int) -> m.Task:
     """Return the live task of the caller's campaign a button names; else StaleButton."""
-    task = await session.get(m.Task, task_id)
-    if task is None or task.campaign_id != caller.campaign.id or task.archived_at is not None:
-        raise StaleButton()
-    return task
+    return await _pressed_live(session, caller, m.Task, task_id)
 
 
 async def pressed_assignment_unit(
@@ -144,7 +152,4 @@ async def pressed_submission(
 
 async def pressed_kind(session: AsyncSession, caller: Caller, kind_id: int) -> m.UnitKind:
     """Return a live unit kind of the caller's campaign a button names; else StaleButton."""
-    kind = await session.get(m.UnitKind, kind_id)
-    if kind is None or kind.campaign_id != caller.campaign.id or kind.archived_at is not None:
-        raise StaleButton()
-    return kind
+    return await _pressed_live(session, caller, m.UnitKind, kind_id)
