@@ -6,6 +6,8 @@ import argparse
 import os
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -114,6 +116,20 @@ async def _open_existing_db(config: Config) -> Database:
     return db
 
 
+@asynccontextmanager
+async def _database(config: Config, *, fresh: bool = False) -> AsyncIterator[Database]:
+    """Open the database for one command and dispose of it after, whatever happens.
+
+    `fresh`: the command may create the database (`_open_db`); otherwise it must exist and
+    hold a campaign (`_open_existing_db`).
+    """
+    db = await (_open_db(config) if fresh else _open_existing_db(config))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 def out(text: str = "") -> None:
     """Print a line of output."""
     print(text)
@@ -149,13 +165,10 @@ async def plan_load(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     for warning in plan.warnings:
         print(plain("plan.warning", lang, text=warning), file=sys.stderr)
-    db = await _open_db(config)
-    try:
+    async with _database(config, fresh=True) as db:
         report = await load_plan_into(
             db, plan, now=now(), actor="cli", plan_text=read_text(args.plan)
         )
-    finally:
-        await db.dispose()
     if not report.changed:
         out(plain("plan.unchanged", lang, key=plan.key))
         return 0
@@ -234,12 +247,8 @@ async def campaign_list(args: argparse.Namespace) -> int:
     """List the campaigns in the database."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
-    try:
-        async with db.read() as session:
-            rows = await list_campaigns(session)
-    finally:
-        await db.dispose()
+    async with _database(config) as db, db.read() as session:
+        rows = await list_campaigns(session)
     active = [row for row in rows if row.archived_at is None]
     table = []
     for row in rows:
@@ -271,13 +280,9 @@ async def campaign_archive(args: argparse.Namespace) -> int:
     """Archive a campaign: its reminders stop, its data stays readable."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
-    try:
-        async with db.write() as session:
-            campaign, withdrawn = await archive_campaign(session, args.key, now=now(), actor="cli")
-            key = campaign.key
-    finally:
-        await db.dispose()
+    async with _database(config) as db, db.write() as session:
+        campaign, withdrawn = await archive_campaign(session, args.key, now=now(), actor="cli")
+        key = campaign.key
     out(plain("cli.campaign.archived", lang, key=key, count=withdrawn))
     return 0
 
@@ -290,9 +295,8 @@ async def invite(args: argparse.Namespace) -> int:
         return await invite_all(args)
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
     moment = now()
-    try:
+    async with _database(config) as db:
         if args.revoke:
             try:
                 async with db.write() as session:
@@ -373,44 +377,36 @@ async def invite(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    finally:
-        await db.dispose()
 
 
 async def status(args: argparse.Namespace) -> int:
     """Print the progress table."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
     moment = now()
-    try:
-        async with db.read() as session:
-            campaign = await pick_campaign(session, args.campaign)
-            if args.at:
-                moment = _moment(args.at, "--at", campaign.timezone, lang)
-            unit_ids = task_ids = None
-            if args.unit:
-                unit_ids = [(await find_unit(session, campaign.id, args.unit)).id]
-            if args.task:
-                task_ids = [(await find_task(session, campaign.id, args.task)).id]
-            progress = await campaign_progress(
-                session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids
+    async with _database(config) as db, db.read() as session:
+        campaign = await pick_campaign(session, args.campaign)
+        if args.at:
+            moment = _moment(args.at, "--at", campaign.timezone, lang)
+        unit_ids = task_ids = None
+        if args.unit:
+            unit_ids = [(await find_unit(session, campaign.id, args.unit)).id]
+        if args.task:
+            task_ids = [(await find_task(session, campaign.id, args.task)).id]
+        progress = await campaign_progress(
+            session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids
+        )
+        views = (
+            await assignment_views(session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids)
+            if unit_ids or task_ids
+            else []
+        )
+        if args.at:
+            # As of a moment: what was submitted, reviewed and overdue then.
+            progress, states = await progress_at(
+                session, progress, campaign, moment, unit_ids=unit_ids
             )
-            views = (
-                await assignment_views(
-                    session, campaign, moment, unit_ids=unit_ids, task_ids=task_ids
-                )
-                if unit_ids or task_ids
-                else []
-            )
-            if args.at:
-                # As of a moment: what was submitted, reviewed and overdue then.
-                progress, states = await progress_at(
-                    session, progress, campaign, moment, unit_ids=unit_ids
-                )
-                views = views_at(views, states, moment)
-    finally:
-        await db.dispose()
+            views = views_at(views, states, moment)
     tz = campaign.timezone
     out(progress.title)
     out(plain("status.as_of", lang, moment=format_moment(moment, tz, lang, with_year=True)))
@@ -492,16 +488,12 @@ async def export(args: argparse.Namespace) -> int:
     """Write every assignment to an XLSX or CSV file."""
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
-    try:
-        async with db.read() as session:
-            campaign = await pick_campaign(session, args.campaign)
-            if args.format == "csv":
-                table = await build_export(session, campaign, now(), lang)
-            else:
-                book = await build_workbook(session, campaign, now(), lang)
-    finally:
-        await db.dispose()
+    async with _database(config) as db, db.read() as session:
+        campaign = await pick_campaign(session, args.campaign)
+        if args.format == "csv":
+            table = await build_export(session, campaign, now(), lang)
+        else:
+            book = await build_workbook(session, campaign, now(), lang)
     path = Path(args.output or f"{campaign.key}.{args.format}")
     if args.format == "csv":
         write_csv(table, path)
@@ -521,17 +513,13 @@ async def report(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
-    try:
-        async with db.read() as session:
-            campaign = await pick_campaign(session, args.campaign)
-            at = _moment(args.at, "--at", campaign.timezone, lang) if args.at else now()
-            if args.picture == "bulletin":
-                picture = draw_bulletin(await bulletin_data(session, campaign, at), lang)
-            else:
-                picture = draw_chart(await chart_data(session, campaign, at), lang)
-    finally:
-        await db.dispose()
+    async with _database(config) as db, db.read() as session:
+        campaign = await pick_campaign(session, args.campaign)
+        at = _moment(args.at, "--at", campaign.timezone, lang) if args.at else now()
+        if args.picture == "bulletin":
+            picture = draw_bulletin(await bulletin_data(session, campaign, at), lang)
+        else:
+            picture = draw_chart(await chart_data(session, campaign, at), lang)
     path = Path(args.output)
     path.write_bytes(picture.png)
     out(
@@ -553,9 +541,8 @@ async def calendar(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_existing_db(config)
     moment = now()
-    try:
+    async with _database(config) as db:
         if args.revoke_links:
             async with db.write() as session:
                 campaign = await pick_campaign(session, args.campaign)
@@ -567,8 +554,6 @@ async def calendar(args: argparse.Namespace) -> int:
             campaign = await pick_campaign(session, args.campaign)
             unit = await find_unit(session, campaign.id, args.unit)
             data, count = await unit_calendar(session, campaign, unit, moment, lang)
-    finally:
-        await db.dispose()
     path = Path(args.output or f"{unit.key}.ics")
     path.write_bytes(data)
     out(plain("reports.cli.calendar", lang, file=str(path), count=count))
@@ -597,25 +582,21 @@ async def remind(args: argparse.Namespace) -> int:
     lang = config.ui.default_language
     if not args.dry_run:
         raise ConfigError(plain("reminders.dry.only_dry_run", lang))
-    db = await _open_existing_db(config)
-    try:
-        async with db.read() as session:
-            campaign = await pick_campaign(session, args.campaign)
-            tz = campaign.timezone
-            at = _moment(args.at, "--at", tz, lang) if args.at else now()
-            if args.until:
-                start, end = at, _moment(args.until, "--until", tz, lang)
-                if end < start:
-                    raise ConfigError(plain("reminders.dry.until_before_at", lang))
-                one_tick = False
-            else:
-                # The tick ending at T covers what fell due since the tick before it.
-                start = at - timedelta(seconds=config.scheduler.tick_seconds)
-                end, one_tick = at, True
-            first = start + timedelta(microseconds=1) if one_tick else start
-            lines = await preview(session, campaign, first, end, lang=lang, one_tick=one_tick)
-    finally:
-        await db.dispose()
+    async with _database(config) as db, db.read() as session:
+        campaign = await pick_campaign(session, args.campaign)
+        tz = campaign.timezone
+        at = _moment(args.at, "--at", tz, lang) if args.at else now()
+        if args.until:
+            start, end = at, _moment(args.until, "--until", tz, lang)
+            if end < start:
+                raise ConfigError(plain("reminders.dry.until_before_at", lang))
+            one_tick = False
+        else:
+            # The tick ending at T covers what fell due since the tick before it.
+            start = at - timedelta(seconds=config.scheduler.tick_seconds)
+            end, one_tick = at, True
+        first = start + timedelta(microseconds=1) if one_tick else start
+        lines = await preview(session, campaign, first, end, lang=lang, one_tick=one_tick)
 
     def moment(value: datetime) -> str:
         return format_moment(value, tz, lang, with_year=True)
@@ -659,44 +640,40 @@ async def task_add(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lang = config.ui.default_language
-    db = await _open_db(config)
     moment = now()
-    try:
-        async with db.write() as session:
-            campaign = await pick_campaign(session, args.campaign)
-            due = await read_deadline(session, campaign, args.due, now=moment)
-            if args.unit:
-                chosen = [(await find_unit(session, campaign.id, name)).id for name in args.unit]
-                units = await target_units(session, campaign.id, "units", chosen)
-            elif args.kind:
-                wanted = args.kind.strip()
-                kind = await session.scalar(
-                    select(m.UnitKind).where(
-                        m.UnitKind.campaign_id == campaign.id,
-                        m.UnitKind.archived_at.is_(None),
-                        (m.UnitKind.key == wanted) | (m.UnitKind.name == wanted),
-                    )
+    async with _database(config, fresh=True) as db, db.write() as session:
+        campaign = await pick_campaign(session, args.campaign)
+        due = await read_deadline(session, campaign, args.due, now=moment)
+        if args.unit:
+            chosen = [(await find_unit(session, campaign.id, name)).id for name in args.unit]
+            units = await target_units(session, campaign.id, "units", chosen)
+        elif args.kind:
+            wanted = args.kind.strip()
+            kind = await session.scalar(
+                select(m.UnitKind).where(
+                    m.UnitKind.campaign_id == campaign.id,
+                    m.UnitKind.archived_at.is_(None),
+                    (m.UnitKind.key == wanted) | (m.UnitKind.name == wanted),
                 )
-                if kind is None:
-                    raise NoUnits()
-                units = await target_units(session, campaign.id, f"kind:{kind.id}")
-            else:
-                units = await target_units(session, campaign.id, "all")
-            added = await add_task(
-                session,
-                campaign,
-                title=args.title,
-                due_at=due,
-                evidence=args.evidence,
-                units=units,
-                description=args.instructions,
-                actor="cli",
-                now=moment,
-                default_language=lang,
             )
-            tz = campaign.timezone
-    finally:
-        await db.dispose()
+            if kind is None:
+                raise NoUnits()
+            units = await target_units(session, campaign.id, f"kind:{kind.id}")
+        else:
+            units = await target_units(session, campaign.id, "all")
+        added = await add_task(
+            session,
+            campaign,
+            title=args.title,
+            due_at=due,
+            evidence=args.evidence,
+            units=units,
+            description=args.instructions,
+            actor="cli",
+            now=moment,
+            default_language=lang,
+        )
+        tz = campaign.timezone
     out(
         plain(
             "work.assign_done",
