@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.db import models as m
 from bot.db.engine import Database
-from bot.db.migrate import current_revision, head_revision
+from bot.db.migrate import HEAD, current_revision, head_revision, upgrade
 from bot.plan import parse_plan
 from bot.services import plan_load
 from bot.services.plan_load import load_plan_into
@@ -48,6 +48,10 @@ async def count(db: Database, model: Any, *where: Any) -> int:
 
 async def test_migrations_reach_head(db: Database) -> None:
     assert await current_revision(db) == head_revision()
+    # `duban run` trusts HEAD to skip Alembic on a database already migrated: a new migration
+    # must move it too.
+    assert head_revision() == HEAD, "set bot.db.migrate.HEAD to the new migration's revision"
+    assert await upgrade(db) == (HEAD, HEAD)
 
 
 async def test_load_creates_everything(db: Database) -> None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import cn2an
-
 from bot.domain.calendar import WorkCalendar
 from bot.domain.dates import parse_day
 
@@ -53,6 +51,8 @@ def _clean(text: str) -> str:
 def _number(text: str) -> int | None:
     if text.isdigit():
         return int(text)
+    import cn2an  # 4 MB of tables: loaded when a notice is first read, not by `duban run`
+
     try:
         # cn2an reads 二 but not 两 (两天, 两个工作日) in its strict mode.
         value = cn2an.cn2an(text.replace("两", "二"), "strict")

@@ -37,8 +37,14 @@ class Kind:
 
         Raises ValueError if the values do not fit the fields (a bug in the caller).
         """
+        # Checked field by field, not by parsing the text back: the planner builds three of
+        # these per nudge, tens of thousands a tick.
+        if len(values) != len(self.fields) or not all(
+            _fits(field, value) for field, value in zip(self.fields, values, strict=True)
+        ):
+            raise ValueError(f"{values!r} do not fit {self.prefix}")
         text = ":".join((self.prefix, *(str(v) for v in values)))
-        if self.match(text) is None or len(text.encode()) > DATA_LIMIT:
+        if len(text.encode()) > DATA_LIMIT:
             raise ValueError(f"{values!r} do not fit {self.prefix}")
         return text
 
@@ -61,6 +67,16 @@ class Kind:
             else:
                 values.append(int(value) if field == ID else value)
         return tuple(values)
+
+
+def _fits(field: str | tuple[str, ...], value: int | str) -> bool:
+    """Whether `match` would read `value` back as this field."""
+    if isinstance(field, tuple):
+        return value in field
+    text = str(value)
+    if _DIGITS.fullmatch(text) is None:
+        return False
+    return field != ID or int(text) <= _ID_MAX
 
 
 # The table. Prefixes never overlap, except kinds sharing one where their fields differ

@@ -9,6 +9,7 @@ report carry their decision buttons. Callback data comes from `callbacks`.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from bot.domain.deadlines import days_left, days_overdue
@@ -20,6 +21,12 @@ from bot.messages import callbacks as cb
 ButtonRows = list[list[dict[str, str]]]
 
 
+@lru_cache(maxsize=256)
+def _label(key: str, lang: str) -> str:
+    """A button's label (the catalogs do not change while the process runs)."""
+    return plain(key, lang)
+
+
 def _row(*buttons: tuple[str, str]) -> ButtonRows:
     return [[{"text": label, "callback_data": data} for label, data in buttons]]
 
@@ -29,12 +36,12 @@ def assignment_buttons(assignment_id: int, lang: str, *, extend: bool = True) ->
 
     A task just added in the chat is announced without "more time" (`extend=False`).
     """
-    buttons = [(plain("reminders.nudge.button_submit", lang), cb.SUBMIT.data(assignment_id))]
+    buttons = [(_label("reminders.nudge.button_submit", lang), cb.SUBMIT.data(assignment_id))]
     if extend:
         buttons.append(
-            (plain("reminders.nudge.button_extend", lang), cb.EXTEND.data(assignment_id))
+            (_label("reminders.nudge.button_extend", lang), cb.EXTEND.data(assignment_id))
         )
-    buttons.append((plain("reminders.nudge.button_details", lang), cb.DETAILS.data(assignment_id)))
+    buttons.append((_label("reminders.nudge.button_details", lang), cb.DETAILS.data(assignment_id)))
     return _row(*buttons)
 
 
