@@ -337,6 +337,13 @@ async def test_a_flood_from_one_contact_stalls_nobody(tmp_path: Path) -> None:
         asked = time.monotonic()
         helped = await world.until(lambda: srv.texts_to(other), 30, "the other person's /help")
         flooded = await world.until(_nudged(srv, contacts, 2), 60, "the nudge under a flood")
+        # The flooder's chat takes one message a second: the answers handled, then the one
+        # "slow down" line, arrive in turn.
+        await world.until(
+            lambda: any("太快" in text for text in srv.texts_to(flooder)[before:]),
+            30,
+            "the slow-down line",
+        )
         await asyncio.sleep(2.0)  # let anything late arrive before counting
         answers = srv.texts_to(flooder)[before:]
         assert srv.retry_after_violations == 0, srv.violations[:3]
