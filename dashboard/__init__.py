@@ -7,17 +7,44 @@ the figure `/status` gives at that moment. Switched on by `[http] public_url`.
 bot/app.py mounts it::
 
     board = dashboard_for(runtime, app.bot)       # None while public_url is not set
-    http = await start_http(config, db, clock, mounts=[mount(board)] if board else [])
+    http = await start_http(config, db, clock, mounts=[mount_dashboard(board)] if board else [])
 """
 
 from __future__ import annotations
 
-from telegram import Bot
+from typing import TYPE_CHECKING, Any
 
 from bot.runtime import Runtime
-from dashboard.web import PREFIX, Dashboard, mount
 
-__all__ = ["PREFIX", "Dashboard", "dashboard_for", "dashboard_url", "mount"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aiohttp import web
+    from telegram import Bot
+
+    from dashboard.web import Dashboard, mount
+
+__all__ = ["PREFIX", "Dashboard", "dashboard_for", "dashboard_url", "mount", "mount_dashboard"]
+
+# Where the dashboard is served; dashboard.web takes it from here.
+PREFIX = "/dash"
+
+
+def __getattr__(name: str) -> Any:
+    # The pages (Jinja, the templates, 6 MB) are imported when the dashboard is switched on,
+    # not by every `duban run` (issue 13's memory target).
+    if name in ("Dashboard", "mount"):
+        from dashboard import web
+
+        return getattr(web, name)
+    raise AttributeError(name)
+
+
+def mount_dashboard(board: Dashboard) -> Callable[[web.Application], None]:
+    """Return the function that adds the dashboard's routes to duban's web application."""
+    from dashboard.web import mount
+
+    return mount(board)
 
 
 def dashboard_url(public_url: str) -> str:
@@ -30,6 +57,8 @@ def dashboard_for(runtime: Runtime, bot: Bot | None) -> Dashboard | None:
     http = runtime.config.http
     if http is None or not http.public_url:
         return None
+    from dashboard.web import Dashboard
+
     return Dashboard(
         db=runtime.db,
         token=runtime.config.require_token(),

@@ -41,7 +41,7 @@ from bot.services.audit import record
 from bot.services.notices import AllReceived, RemindTooSoon, remind_again
 from bot.services.review import accept, return_submission
 from bot.services.versions import VersionFile, version_file
-from dashboard import pages
+from dashboard import PREFIX, pages
 from dashboard.auth import BadLogin, Session, Sessions, check_init_data, check_login_widget
 from dashboard.charts import Span, timeline_key, timeline_svg
 from dashboard.pages import MAX_FILE, Visitor
@@ -49,7 +49,6 @@ from dashboard.render import Words, render
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/dash"
 COOKIE = "duban_session"
 FLASH = "duban_flash"
 FRAGMENT_HEADER = "X-Duban-Fragment"
