@@ -88,7 +88,9 @@ async def median_ms(run: Callable[[], Awaitable[object]], times: int) -> float:
     return statistics.median(samples) * 1000
 
 
-async def queries(db: Database, table: Table, column: str, units: int, scale: str) -> None:
+async def queries(
+    db: Database, table: Table, column: str, units: int, scale: str, national: bool = False
+) -> None:
     """Time /status for the whole campaign and /unit by name, alias, pinyin and close match."""
     async with db.read() as session:
         campaign = await pick_campaign(session)
@@ -115,7 +117,7 @@ async def queries(db: Database, table: Table, column: str, units: int, scale: st
 
     table.put(
         f"`/status`, whole campaign ({scale})",
-        "≤ 30 ms",
+        "≤ 50 ms" if national else "≤ 30 ms",
         column,
         f"{await median_ms(status, 15):.1f} ms",
     )
@@ -162,18 +164,20 @@ async def campaign_figures(
     table.put(
         f"plan load, {units:,} units × {tasks} tasks (+ contacts)", target, column, f"{load:.1f} s"
     )
-    await queries(db, table, column, units, scale)
+    await queries(db, table, column, units, scale, national)
     board = await dashboard_measure(db, 5)
+    # SPEC §7 sets the dashboard's targets at 500,000 assignments; the national size is
+    # measured to show the curve.
     table.put(
         f"dashboard overview, server time ({scale})",
-        "≤ 300 ms",
+        "(curve)" if national else "≤ 300 ms",
         column,
         f"{statistics.median(board.server_ms):.0f} ms (ranking after it: "
         f"{statistics.median(board.ranking_ms):.0f} ms)",
     )
     table.put(
         f"dashboard first load ({scale})",
-        "≤ 300 KB",
+        "(curve)" if national else "≤ 300 KB",
         column,
         f"{board.first_load_kb:.1f} KB",
     )
@@ -327,7 +331,7 @@ async def main() -> None:
     print()
     print(table.markdown(columns))
     if not args.no_write:
-        write(table, columns, "python -m bench " + " ".join(sys.argv[1:]))
+        write(table, columns, " ".join(["python -m bench", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import hashlib
 import html
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -87,9 +88,20 @@ class PlanReport:
 
 
 async def plan_tick(
-    db: Database, now: datetime, *, default_language: str, batch_size: int = BATCH
+    db: Database,
+    now: datetime,
+    *,
+    default_language: str,
+    batch_size: int = BATCH,
+    stopping: Callable[[], bool] | None = None,
 ) -> PlanReport:
-    """Write every nudge, escalation and campaign notice due at `now` to the outbox."""
+    """Write every nudge, escalation and campaign notice due at `now` to the outbox.
+
+    `stopping` is asked between batches: when it returns True (the process is shutting
+    down) the tick ends after the batch in hand, each batch being its own transaction, and
+    the next tick (of this process or the next leader) plans the rest. A catch-up over
+    500,000 assignments takes minutes; a stop must not wait for it.
+    """
     report = PlanReport()
     async with db.read() as session:
         contexts = await load_contexts(session)
@@ -109,6 +121,9 @@ async def plan_tick(
                 )
             if count < batch_size:
                 break
+            if stopping is not None and stopping():
+                log.info("stopping: the rest of the due assignments wait for the next tick")
+                return report
     if contexts:
         counts = await plan_notices(db, contexts, now, default_language)
         report.announcements = counts.announcements

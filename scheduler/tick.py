@@ -120,7 +120,12 @@ class Scheduler:
         if not await self.leader.check():
             return False
         now: datetime = self.runtime.clock()
-        result = await self.planner(self.db, now, default_language=self.runtime.default_language)
+        result = await self.planner(
+            self.db,
+            now,
+            default_language=self.runtime.default_language,
+            stopping=lambda: self._stopping,
+        )
         log.debug("tick at %s planned %s", now.isoformat(), result)
         # New rows may be waiting; the sender need not wait for its next look.
         self.runtime.poke_sender()

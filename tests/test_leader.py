@@ -148,7 +148,7 @@ def make_scheduler(db: Database, leader: Any, planned: list[datetime], tick: flo
     config = Config.model_validate({"database": {"url": db.url}})
     runtime = Runtime(config=config, db=db, clock=FakeClock())
 
-    async def planner(_db: Database, now: datetime, *, default_language: str) -> int:
+    async def planner(_db: Database, now: datetime, **_: Any) -> int:
         planned.append(now)
         return 0
 
@@ -226,7 +226,7 @@ async def test_the_tick_is_one_coalesced_repeating_job_that_never_overlaps(db: D
     """The tick runs on the JobQueue; a tick slower than the interval is never run twice at once."""
     running, most, planned = 0, 0, []
 
-    async def slow_planner(_db: Database, now: datetime, *, default_language: str) -> int:
+    async def slow_planner(_db: Database, now: datetime, **_: Any) -> int:
         nonlocal running, most
         running += 1
         most = max(most, running)

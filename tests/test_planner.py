@@ -525,3 +525,19 @@ async def test_two_ticks_at_the_same_moment_insert_nothing_twice(db: Database) -
         keys = list(await session.scalars(select(m.Outbox.key)))
         total = await session.scalar(select(func.count()).select_from(m.Outbox))
     assert len(set(keys)) == total
+
+
+async def test_a_stopping_process_ends_its_tick_after_the_batch_in_hand(db: Database) -> None:
+    # `duban run` stopping (SIGTERM) mid catch-up: the tick ends after its batch, each batch
+    # its own transaction, and the rest waits for the next tick: nothing is lost or doubled.
+    await load(db, local(2017, 4, 1, 9))
+    await person(db, 11, "c", ("contact", "a"))
+    moment = local(2017, 5, 9, 9)
+    first = await plan_tick(db, moment, default_language="zh", batch_size=1, stopping=lambda: True)
+    assert first.assignments == 1
+    rest = await plan_tick(db, moment, default_language="zh")
+    assert rest.assignments >= 1
+    again = await plan_tick(db, moment, default_language="zh")
+    assert again.assignments == 0
+    keys = [row.key for row in await rows(db)]
+    assert len(keys) == len(set(keys))
