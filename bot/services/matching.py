@@ -81,8 +81,14 @@ def spellings(name: str) -> frozenset[str]:
     from pypinyin import Style, pinyin
 
     context = pinyin(name, style=Style.NORMAL, errors="ignore")
-    every = pinyin(name, style=Style.NORMAL, heteronym=True, errors="ignore")
     hans = [ch for ch in name if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"]
+    # Every reading is asked for only when a place-name polyphone is there to use it: the
+    # second pinyin pass was a sixth of the cost of spelling a plan's new unit names.
+    every = (
+        pinyin(name, style=Style.NORMAL, heteronym=True, errors="ignore")
+        if any(ch in PLACE_POLYPHONES for ch in hans)
+        else []
+    )
     readings: list[list[str]] = []
     for i, heard in enumerate(context):
         options = list(heard)
