@@ -31,7 +31,7 @@ from bot.services.invites import has_admin, open_admin_invites
 from bot.services.plan_load import load_plan_into
 from bot.textfile import read_text
 from bot.webhook import MAX_CONNECTIONS, check_webhook_config, webhook_path, webhook_route
-from dashboard import dashboard_for, mount_dashboard
+from dashboard import dashboard_for
 from handlers.dashboard import set_menu_button
 from handlers.menu import set_commands
 from scheduler.leader import Leadership, make_leader, setup_lock
@@ -208,12 +208,17 @@ async def _serve(
         # The web server: /healthz, calendar feeds, the dashboard (with [http] public_url),
         # and in webhook mode the update endpoint.
         board = dashboard_for(runtime, app.bot)
+        mounts = []
+        if board is not None:
+            from dashboard.web import mount  # the pages load only when switched on
+
+            mounts.append(mount(board))
         http_server = await start_http(
             config,
             db,
             runtime.clock,
             routes=served,
-            mounts=[mount_dashboard(board)] if board else [],
+            mounts=mounts,
         )
         await set_menu_button(app, config)
         if webhook:

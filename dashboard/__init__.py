@@ -7,7 +7,7 @@ the figure `/status` gives at that moment. Switched on by `[http] public_url`.
 bot/app.py mounts it::
 
     board = dashboard_for(runtime, app.bot)       # None while public_url is not set
-    http = await start_http(config, db, clock, mounts=[mount_dashboard(board)] if board else [])
+    http = await start_http(config, db, clock, mounts=[mount(board)] if board else [])
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ from typing import TYPE_CHECKING, Any
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from aiohttp import web
     from telegram import Bot
 
     from dashboard.web import Dashboard, mount
 
-__all__ = ["PREFIX", "Dashboard", "dashboard_for", "dashboard_url", "mount", "mount_dashboard"]
+__all__ = ["PREFIX", "Dashboard", "dashboard_for", "dashboard_url", "mount"]
 
 # Where the dashboard is served; dashboard.web takes it from here.
 PREFIX = "/dash"
@@ -38,13 +35,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(web, name)
     raise AttributeError(name)
-
-
-def mount_dashboard(board: Dashboard) -> Callable[[web.Application], None]:
-    """Return the function that adds the dashboard's routes to duban's web application."""
-    from dashboard.web import mount
-
-    return mount(board)
 
 
 def dashboard_url(public_url: str) -> str:

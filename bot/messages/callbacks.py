@@ -56,21 +56,14 @@ class Kind:
         raw = data[len(head) :].split(":")
         if len(raw) != len(self.fields):
             return None
-        values: list[int | str] = []
-        for field, value in zip(self.fields, raw, strict=True):
-            if isinstance(field, tuple):
-                if value not in field:
-                    return None
-                values.append(value)
-            elif not _DIGITS.fullmatch(value) or (field == ID and int(value) > _ID_MAX):
-                return None
-            else:
-                values.append(int(value) if field == ID else value)
-        return tuple(values)
+        pairs = list(zip(self.fields, raw, strict=True))
+        if not all(_fits(field, value) for field, value in pairs):
+            return None
+        return tuple(int(value) if field == ID else value for field, value in pairs)
 
 
 def _fits(field: str | tuple[str, ...], value: int | str) -> bool:
-    """Whether `match` would read `value` back as this field."""
+    """Whether `value` (as given to `data`, or as read by `match`) is valid for the field."""
     if isinstance(field, tuple):
         return value in field
     text = str(value)
