@@ -98,6 +98,9 @@ class Ctx:
     lang: str
     replies: list[Reply] = field(default_factory=list)
     pushed: bool = False  # outbox rows were written: poke the sender after commit
+    # Whether the acting person holds a role once the feature is done, when the feature
+    # changed it (an invite redeemed): None means "as loaded" (`caller is not None`).
+    registered: bool | None = None
 
     @property
     def chat_id(self) -> int:
@@ -146,6 +149,29 @@ class Ctx:
 
 
 Feature = Callable[[Ctx], Awaitable[None]]
+# A check made in its own read transaction before the write lock is taken: the i18n key of
+# a refusal to answer (as to a stranger), or None to go on. Arguments: the read session, the
+# update, the context, the clock's now.
+Precheck = Callable[[AsyncSession, Update, Context, datetime], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """How an update enters the frame.
+
+    `write`: one write transaction (else a read one, and the person is not touched).
+    `acting_chat`: the chat acts, not the member who sent the update: a group redeeming its
+    invite, a chat that blocked the bot or moved to a supergroup. The acting person is then
+    the chat (a group's own Person row), and a group need not be registered yet.
+    `known_only`: find the acting person, never create one, and leave their reachability to
+    the feature (updates *about* a chat: my_chat_member, migrations); unknown ones are ignored.
+    `precheck`: a refusal decided before the write lock (see `Precheck`).
+    """
+
+    write: bool = True
+    acting_chat: bool = False
+    known_only: bool = False
+    precheck: Precheck | None = None
 
 
 class _Refused(Exception):
@@ -205,18 +231,33 @@ async def run_feature(
     feature: Feature,
     *,
     write: bool = True,
+    frame: Frame | None = None,
 ) -> None:
-    """Run a feature in one transaction, retrying a briefly unavailable database, then reply."""
+    """Run a feature in one transaction, retrying a briefly unavailable database, then reply.
+
+    `frame` says how the update enters (see `Frame`); without it, a person's update in a
+    write (or, with `write=False`, read) transaction.
+    """
     rt = runtime(context)
+    frame = frame or Frame(write=write)
     update = without_nul(update, context)
     user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None:
+    if chat is None or (user is None and not frame.acting_chat):
         return
+    throttle = throttle_of(context.application.bot_data)
+    group = is_group(update)
+    if frame.precheck is not None:
+        async with rt.db.read() as session:
+            refusal = await frame.precheck(session, update, context, rt.clock())
+        if refusal is not None:
+            if user is None or throttle.answer_stranger(user.id, chat.id, group=group):
+                await _send(update, context, [Reply(t(refusal, rt.default_language))])
+            return
     deadline = asyncio.get_running_loop().time() + DB_RETRY_SECONDS
     delay = 0.2
     while True:
         try:
-            ctx = await _attempt(update, context, rt, feature, write)
+            ctx = await _attempt(update, context, rt, feature, frame)
             break
         except _Refused as refused:
             ctx = refused.ctx
@@ -235,10 +276,14 @@ async def run_feature(
         return
     if ctx.pushed:
         rt.poke_sender()
-    throttle = throttle_of(context.application.bot_data)
-    throttle.learn(user.id, registered=ctx.caller is not None)
-    if ctx.caller is None and not throttle.answer_stranger(
-        user.id, chat.id, group=is_group(update)
+    registered = ctx.registered if ctx.registered is not None else ctx.caller is not None
+    if user is not None and not (frame.acting_chat and group):
+        # What the throttle knows is about the member; a group's role is not theirs.
+        throttle.learn(user.id, registered=registered)
+    if (
+        ctx.replies
+        and not registered
+        and (user is None or not throttle.answer_stranger(user.id, chat.id, group=group))
     ):
         # A stranger is answered once every few minutes (once an hour in a group): their
         # refusals must not use up the chat's sending budget (issue 14).
@@ -246,31 +291,52 @@ async def run_feature(
     await _send(update, context, ctx.replies)
 
 
-async def _attempt(
-    update: Update, context: Context, rt: Runtime, feature: Feature, write: bool
-) -> Ctx | None:
+async def _acting_person(
+    session: AsyncSession, update: Update, rt: Runtime, frame: Frame, now: datetime
+) -> m.Person | None:
+    """Return the person the update acts as (see `Frame`), touched or only found."""
     user, chat = update.effective_user, update.effective_chat
-    assert user is not None and chat is not None
+    assert chat is not None
+    as_group = frame.acting_chat and is_group(update)
+    if frame.acting_chat:
+        telegram_id = chat.id
+    else:
+        assert user is not None
+        telegram_id = user.id
+    if frame.known_only or not frame.write:
+        return await find_person(session, telegram_id)
+    if as_group:
+        return await touch_person(
+            session, telegram_id, now=now, name=chat.title or "", is_group=True
+        )
+    assert user is not None
+    return await touch_person(
+        session, telegram_id, now=now, name=user.full_name, username=user.username
+    )
+
+
+async def _attempt(
+    update: Update, context: Context, rt: Runtime, feature: Feature, frame: Frame
+) -> Ctx | None:
+    chat = update.effective_chat
+    assert chat is not None
     now = rt.clock()
-    transaction = rt.db.write() if write else rt.db.read()
+    transaction = rt.db.write() if frame.write else rt.db.read()
     async with transaction as session:
-        if is_group(update) and not await holds_role(session, chat.id):
+        if is_group(update) and not frame.acting_chat and not await holds_role(session, chat.id):
             return None  # unregistered groups get silence (SPEC §4.5)
-        person: m.Person | None
-        if write:
-            person = await touch_person(
-                session, user.id, now=now, name=user.full_name, username=user.username
-            )
-        else:
-            person = await find_person(session, user.id)
+        person = await _acting_person(session, update, rt, frame, now)
+        if frame.known_only and person is None:
+            return None  # nothing duban knows is concerned
         reopened = False
-        if person is not None and not person.reachable and chat.type == ChatType.PRIVATE:
-            # Writing to the bot in private proves the chat is open again.
+        speaks = chat.type == ChatType.PRIVATE or frame.acting_chat
+        if person is not None and not person.reachable and speaks and not frame.known_only:
+            # Writing to the bot proves the chat is open again (a group's: the bot is in it).
             change = await reachability.became_reachable(
                 session, person, "wrote", now=now, default_language=rt.default_language
             )
             reopened = change.notices > 0
-        caller = await load_caller(session, user.id) if person is not None else None
+        caller = await load_caller(session, person.telegram_id) if person is not None else None
         ctx = Ctx(rt, session, update, context, now, person, caller, language(rt, person))
         ctx.pushed = reopened
         try:

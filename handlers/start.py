@@ -3,141 +3,132 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.errors import BadRole, DubanError
 from bot.i18n import t
-from bot.services import reachability
 from bot.services.campaigns import office_for
 from bot.services.invites import redeem, too_many_failures
-from bot.services.people import active_roles, touch_person
+from bot.services.people import active_roles
 from handlers.common import (
     Context,
     Ctx,
+    Frame,
     command,
     is_group,
-    language,
     office_name,
-    reply,
-    runtime,
+    run_feature,
     topic_of,
-    without_nul,
 )
-from handlers.throttle import throttle_of
 
 log = logging.getLogger("duban")
 
 
-async def start(update: Update, context: Context) -> None:
-    """Redeem an invite code, or greet: strangers learn how to get invited, nothing else."""
-    rt = runtime(context)
-    update = without_nul(update, context)
-    user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None:
-        return
-    code = context.args[0] if context.args else None
-    group = is_group(update)
-    if group and not code:
-        return  # in groups the bot stays silent unless registered (SPEC §4.5)
-    now = rt.clock()
-    text: str
-    first_admin = False
-    registered = False  # whether the person (or group) holds a role afterwards
-    welcome = False  # a code just redeemed: always answered
-    throttle = throttle_of(context.application.bot_data)
+async def _locked_out(
+    session: AsyncSession, update: Update, context: Context, now: datetime
+) -> str | None:
+    """Refuse, before the write lock, an account that used up its wrong invite codes.
+
+    One row read by key (issue 14 case 5): a flood of wrong codes never queues for the lock.
+    """
+    user = update.effective_user
+    if not context.args or user is None:
+        return None
+    return "invite.too_many" if await too_many_failures(session, user.id, now=now) else None
+
+
+async def start(ctx: Ctx) -> None:
+    """Redeem an invite code, or greet: strangers learn how to get invited, nothing else.
+
+    The acting person is the chat (`Frame.acting_chat`): in a group the group redeems its
+    own invite; in a private chat that is the person. A redeemed code is always answered.
+    """
+    person, lang = ctx.person, ctx.lang
+    assert person is not None
+    user = ctx.update.effective_user
+    assert user is not None
+    code = ctx.context.args[0] if ctx.context.args else None
+    group = is_group(ctx.update)
     if code:
-        # An account that used up its wrong codes is refused before the write lock is taken
-        # (one row read by key: issue 14 case 5).
-        async with rt.db.read() as session:
-            refused = await too_many_failures(session, user.id, now=now)
-        if refused:
-            if throttle.answer_stranger(user.id, chat.id, group=group):
-                await reply(update, t("invite.too_many", rt.default_language))
-            return
-    async with rt.db.write() as session:
-        person = await touch_person(
-            session,
-            chat.id if group else user.id,
-            now=now,
-            name=(chat.title or "") if group else user.full_name,
-            username=None if group else user.username,
-            is_group=group,
-        )
-        if not person.reachable:  # writing /start proves the chat is open again
-            await reachability.became_reachable(
-                session, person, "wrote", now=now, default_language=rt.default_language
+        try:
+            result = await redeem(
+                ctx.session,
+                person,
+                code,
+                now=ctx.now,
+                account=user.id,
+                default_language=ctx.rt.default_language,
             )
-        lang = language(rt, person)
-        if code:
-            try:
-                result = await redeem(
-                    session,
-                    person,
-                    code,
-                    now=now,
-                    account=user.id,
-                    default_language=rt.default_language,
-                )
-            except BadRole:
-                text = t("invite.group_role", lang)
-                registered = bool(await active_roles(session, person))
-            except DubanError as exc:
-                office = await office_for(session, None) or t("office.default", lang)
-                text = t(exc.key, lang, office=office)
-                registered = bool(await active_roles(session, person))
-            else:
-                registered = welcome = True
-                role = t(f"role.{result.role.role}", lang)
-                first_admin = result.first_admin
-                if group:
-                    # What the group receives as a role goes to the topic it redeemed in.
-                    person.thread_id = topic_of(update)
-                if result.already:
-                    text = t("start.already", lang, role=role)
-                elif group:
-                    text = t(
-                        "start.group_redeemed", lang, campaign=result.campaign.title, role=role
-                    )
-                elif result.unit_name:
-                    text = t(
-                        "start.redeemed_unit",
-                        lang,
-                        campaign=result.campaign.title,
-                        unit=result.unit_name,
-                        role=role,
-                    )
-                else:
-                    text = t("start.redeemed", lang, campaign=result.campaign.title, role=role)
-        else:
-            roles = await active_roles(session, person)
-            registered = bool(roles)
-            if not roles:
-                office = await office_for(session, None) or t("office.default", lang)
-                text = t("start.stranger", lang, office=office)
-            else:
-                described = t("start.role_separator", lang).join(
-                    t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
-                    if unit
-                    else t(f"role.{role.role}", lang)
-                    for role, _, unit in roles
-                )
-                text = t(
-                    "start.welcome_back",
+        except BadRole:
+            ctx.registered = bool(await active_roles(ctx.session, person))
+            ctx.say(t("invite.group_role", lang))
+            return
+        except DubanError as exc:
+            # Caught here, not by the frame: the failed attempt is counted (and kept) by
+            # `redeem`, which a refusal's rollback would undo.
+            office = await office_for(ctx.session, None) or t("office.default", lang)
+            ctx.registered = bool(await active_roles(ctx.session, person))
+            ctx.say(t(exc.key, lang, office=office))
+            return
+        ctx.registered = True
+        role = t(f"role.{result.role.role}", lang)
+        if result.first_admin:
+            # The operator waits for this moment after `duban invite admin`: say it in the log.
+            log.info("first admin registered: %s (Telegram id %s)", user.full_name, user.id)
+        if group:
+            # What the group receives as a role goes to the topic it redeemed in.
+            person.thread_id = topic_of(ctx.update)
+        if result.already:
+            ctx.say(t("start.already", lang, role=role))
+        elif group:
+            ctx.say(t("start.group_redeemed", lang, campaign=result.campaign.title, role=role))
+        elif result.unit_name:
+            ctx.say(
+                t(
+                    "start.redeemed_unit",
                     lang,
-                    name=user.full_name,
-                    campaign=roles[-1][1].title,
-                    roles=described,
+                    campaign=result.campaign.title,
+                    unit=result.unit_name,
+                    role=role,
                 )
-    if first_admin:
-        # The operator waits for this moment after `duban invite admin`: say it in the log.
-        log.info("first admin registered: %s (Telegram id %s)", user.full_name, user.id)
-    if not group:
-        throttle.learn(user.id, registered=registered)
-    if not (registered or welcome) and not throttle.answer_stranger(user.id, chat.id, group=group):
-        return  # a stranger is answered once every few minutes (issue 14)
-    await reply(update, text)
+            )
+        else:
+            ctx.say(t("start.redeemed", lang, campaign=result.campaign.title, role=role))
+        return
+    roles = await active_roles(ctx.session, person)
+    ctx.registered = bool(roles)
+    if not roles:
+        office = await office_for(ctx.session, None) or t("office.default", lang)
+        ctx.say(t("start.stranger", lang, office=office))
+        return
+    described = t("start.role_separator", lang).join(
+        t("start.role_of_unit", lang, role=t(f"role.{role.role}", lang), unit=unit)
+        if unit
+        else t(f"role.{role.role}", lang)
+        for role, _, unit in roles
+    )
+    ctx.say(
+        t(
+            "start.welcome_back",
+            lang,
+            name=user.full_name,
+            campaign=roles[-1][1].title,
+            roles=described,
+        )
+    )
+
+
+START = Frame(acting_chat=True, precheck=_locked_out)
+
+
+async def _start(update: Update, context: Context) -> None:
+    if is_group(update) and not context.args:
+        return  # in groups the bot stays silent unless registered (SPEC §4.5)
+    await run_feature(update, context, start, frame=START)
 
 
 async def help_command(ctx: Ctx) -> None:
@@ -160,7 +151,7 @@ async def help_command(ctx: Ctx) -> None:
 
 def start_handler() -> CommandHandler[Context, None]:
     """Return the /start handler."""
-    return CommandHandler("start", start)
+    return CommandHandler("start", _start)
 
 
 def help_handler() -> CommandHandler[Context, None]:

@@ -38,7 +38,7 @@ from bot.domain.deadlines import days_overdue
 from bot.domain.reminders import Stage
 from bot.i18n import format_moment, plain, t
 from bot.messages.limits import utf16_len
-from bot.messages.pushes import assignment_buttons, nudge_text
+from bot.messages.pushes import NudgeTexts, assignment_buttons
 from bot.services.notify import language_of
 from bot.services.outbox import Outgoing, enqueue, enqueue_many, message
 from bot.services.people import holders
@@ -242,6 +242,7 @@ async def _write_nudges(
 ) -> None:
     """Write one nudge per contact of each unit (in multi-row inserts: there may be thousands)."""
     outgoing: list[Outgoing] = []
+    texts = NudgeTexts()
     for owed in owed_list:
         contacts = people.get((owed.unit_id, "contact"), [])
         if not contacts:
@@ -251,7 +252,7 @@ async def _write_nudges(
         for person in contacts:
             lang = language_of(person, default_language)
             if lang not in payloads:
-                text = nudge_text(
+                text = texts.text(
                     owed.stage,
                     owed.task.title,
                     units[owed.unit_id][0],

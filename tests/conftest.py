@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +33,41 @@ async def _pg_admin() -> object:
     return await asyncpg.connect(PG_DSN, timeout=5)
 
 
+# Under pytest-xdist (`pytest -n 2`), workers share this machine's PostgreSQL server. A test
+# marked `alone` (one that restarts the server, or measures how long something takes) runs
+# with no other test beside it: it takes the lock exclusively, every other test shares it.
+# A gate taken first keeps a waiting `alone` test from being passed over forever.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+@contextlib.contextmanager
+def _machine(tmp_path_factory: pytest.TempPathFactory, *, alone: bool) -> Iterator[None]:
+    if _WORKER is None:  # one process: nothing runs beside a test anyway
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    with (shared / "gate.lock").open("a") as gate, (shared / "machine.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@pytest.fixture(autouse=True)
+def _share_the_machine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Run a test marked `alone` with nothing beside it (see `_machine`)."""
+    with _machine(tmp_path_factory, alone=request.node.get_closest_marker("alone") is not None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrate one SQLite file once; each test gets a copy."""
@@ -47,7 +85,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str | None]:
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
     """Migrate one PostgreSQL template database; each test clones it."""
     import asyncio
 
@@ -72,10 +110,12 @@ def pg_template() -> Iterator[str | None]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.close()
 
-    built = asyncio.run(build())
+    with _machine(tmp_path_factory, alone=False):  # not while the server restarts
+        built = asyncio.run(build())
     yield built
     if built:
-        asyncio.run(drop())
+        with _machine(tmp_path_factory, alone=False):
+            asyncio.run(drop())
 
 
 @pytest.fixture
@@ -132,12 +172,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the reliability table (build/docs/, docs/ too with --publish-docs)."""
+    """Write the reliability table (build/docs/, docs/ too with --publish-docs).
+
+    Under pytest-xdist each worker hands its rows to the controller, which writes them all.
+    """
     from tests import reliability
 
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability"] = reliability.dump()
+        return
     if exitstatus == 0:
         option = session.config.option
         whole = (not session.config.args or session.config.args == ["tests"]) and not (
-            option.keyword or option.markexpr or option.deselect or option.lf
+            option.keyword or option.markexpr or option.deselect or getattr(option, "lf", False)
         )
         reliability.write(whole_suite=whole)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Take a pytest-xdist worker's reliability rows as it finishes (see pytest_sessionfinish)."""
+    from tests import reliability
+
+    dumped = getattr(node, "workeroutput", {}).get("reliability")
+    if dumped:
+        reliability.absorb(dumped)

@@ -63,6 +63,18 @@ def record(category: str, attack: str, cases: int, result: str, losses: int = 0)
     _ROWS.append(Row(category, attack, cases, result, losses))
 
 
+def dump() -> str:
+    """This process's rows and kinds as JSON (a pytest-xdist worker hands them on)."""
+    return json.dumps({"rows": [asdict(r) for r in _ROWS], "kinds": [asdict(k) for k in _KINDS]})
+
+
+def absorb(dumped: str) -> None:
+    """Add a worker's rows and kinds (`dump`'s JSON) to this process's."""
+    data = json.loads(dumped)
+    _ROWS.extend(Row(**row) for row in data["rows"])
+    _KINDS.extend(Kind(**kind) for kind in data["kinds"])
+
+
 def write(*, whole_suite: bool = False) -> None:
     """Write the figures and the table, if this run recorded any.
 

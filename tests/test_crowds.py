@@ -237,6 +237,7 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 async def test_two_hundred_people_redeem_their_invites_within_five_seconds(
     tmp_path: Path,
@@ -297,6 +298,7 @@ def _nudged(srv: LocalBotAPI, contacts: list[FakeUser], count: int) -> Callable[
     )
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 async def test_a_flood_from_one_contact_stalls_nobody(tmp_path: Path) -> None:
     # Case 2: 300 messages in a second from a registered contact, while the office nudges 50
@@ -694,6 +696,7 @@ async def test_half_sent_requests_are_closed_in_time(
     )
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 async def test_interactive_first_while_a_burst_drains(tmp_path: Path) -> None:
     # Case 8 (a smaller burst than the benchmark's 10,000: the shape is the same).

@@ -26,7 +26,7 @@ from tests.test_e2e_delivery import Bot, deadline_plan, eventually
 from tests.test_e2e_failover import pg_url  # noqa: F401  (the fixture)
 from tests.test_faults import restart_postgres
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.alone]  # restarts PostgreSQL
 
 TOKEN = "880001:E2E-outage"
 UNITS = 150

@@ -468,6 +468,7 @@ async def fault_free_week(tmp_path: Path) -> dict[tuple[str, str, str, int], dat
         await db.dispose()
 
 
+@pytest.mark.alone
 async def test_a_week_of_faults_loses_nothing(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

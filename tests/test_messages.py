@@ -142,3 +142,27 @@ def test_pack_continues_under_the_title_when_entities_run_out() -> None:
     assert len(texts) == 3
     assert all(entity_count(x) <= ENTITY_LIMIT for x in texts)
     assert texts[1].startswith("<b>标题</b>（续）\n")
+
+
+@given(
+    unit=st.text(st.characters(blacklist_characters="\x00"), max_size=30),
+    task=st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=30),
+    kind=st.sampled_from(["before", "due", "overdue"]),
+    lang=st.sampled_from(["zh", "en"]),
+)
+def test_nudge_texts_rendered_once_equal_each_rendered_alone(
+    unit: str, task: str, kind: str, lang: str
+) -> None:
+    """A nudge rendered once for many units reads exactly as if rendered for this unit."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain.reminders import CONTACTS, Stage
+    from bot.messages.pushes import NudgeTexts, nudge_text
+
+    due = datetime(2026, 5, 10, 10, tzinfo=UTC)
+    at = due - timedelta(days=2) if kind == "before" else due + timedelta(days=3)
+    stage = Stage(f"{kind}:x", kind, at, at, None, CONTACTS, 0)
+    texts = NudgeTexts()
+    for name in (unit, "<b>&其他单位", unit):
+        expected = nudge_text(stage, task, name, due, "Asia/Shanghai", lang, at)
+        assert texts.text(stage, task, name, due, "Asia/Shanghai", lang, at) == expected

@@ -8,6 +8,7 @@ report carry their decision buttons. Callback data comes from `callbacks`.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -90,6 +91,35 @@ def nudge_text(
     if stage.kind == "due":
         return t("reminders.nudge.due", lang, **params)
     return t("reminders.nudge.overdue", lang, days=days_overdue(due, at), **params)
+
+
+# Where a unit's name goes in a nudge rendered once for many units. NUL is in no catalog text,
+# task title or unit name: PostgreSQL cannot store it and every update is stripped of it.
+_UNIT_SLOT = "\x00unit\x00"
+
+
+class NudgeTexts:
+    """`nudge_text` for many units at once: what all of them share is rendered once.
+
+    A planning tick nudges thousands of units about the same task, deadline and stage; the
+    text differs only by the unit's name. Each (stage kind, task, deadline, zone, language,
+    moment) is rendered once with a slot for the unit, which `text` fills (escaped as `t`
+    escapes a parameter). Keep one per tick: it holds every text it rendered.
+    """
+
+    def __init__(self) -> None:
+        self._rendered: dict[tuple[str, str, datetime, str, str, datetime], str] = {}
+
+    def text(
+        self, stage: Stage, task: str, unit: str, due: datetime, tz: str, lang: str, at: datetime
+    ) -> Markup:
+        """Return `nudge_text(stage, task, unit, due, tz, lang, at)`."""
+        key = (stage.kind, task, due, tz, lang, at)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = nudge_text(stage, task, Markup(_UNIT_SLOT), due, tz, lang, at)
+            self._rendered[key] = rendered
+        return Markup(rendered.replace(_UNIT_SLOT, html.escape(unit, quote=False)))
 
 
 def manual_nudge_text(
