@@ -23,7 +23,7 @@ import hashlib
 import html
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -39,7 +39,7 @@ from bot.domain.reminders import Stage
 from bot.i18n import format_moment, plain, t
 from bot.messages.limits import utf16_len
 from bot.messages.pushes import NudgeTexts, assignment_buttons
-from bot.services.notify import language_of
+from bot.services.notify import Addressee, language_of
 from bot.services.outbox import Outgoing, enqueue, enqueue_many, message
 from bot.services.people import holders
 from scheduler.context import (
@@ -235,7 +235,7 @@ async def _write_nudges(
     ctx: CampaignContext,
     owed_list: list[Owed],
     units: dict[int, tuple[str, int]],
-    people: dict[tuple[int, str], list[m.Person]],
+    people: dict[tuple[int, str], list[Addressee]],
     now: datetime,
     default_language: str,
     report: PlanReport,
@@ -282,12 +282,12 @@ async def escalation_recipients(
     session: AsyncSession,
     campaign_id: int,
     stage: Stage,
-    heads: list[m.Person],
-    cache: dict[tuple[str, ...], list[m.Person]],
-) -> tuple[list[m.Person], bool]:
+    heads: Sequence[Addressee],
+    cache: dict[tuple[str, ...], Sequence[Addressee]],
+) -> tuple[Sequence[Addressee], bool]:
     """Return who is told of an escalation, and whether it went to the office for want of a head."""
 
-    async def role(*names: str) -> list[m.Person]:
+    async def role(*names: str) -> Sequence[Addressee]:
         if names not in cache:
             cache[names] = await holders(session, campaign_id, names)
         return cache[names]
@@ -304,14 +304,14 @@ async def _write_escalations(
     ctx: CampaignContext,
     owed_list: list[Owed],
     units: dict[int, tuple[str, int]],
-    people: dict[tuple[int, str], list[m.Person]],
+    people: dict[tuple[int, str], list[Addressee]],
     now: datetime,
     default_language: str,
     report: PlanReport,
 ) -> None:
     """Write one escalation message (split if long) per recipient for this batch."""
-    cache: dict[tuple[str, ...], list[m.Person]] = {}
-    inbox: dict[int, tuple[m.Person, dict[int, Owed]]] = {}
+    cache: dict[tuple[str, ...], Sequence[Addressee]] = {}
+    inbox: dict[int, tuple[Addressee, dict[int, Owed]]] = {}
     for owed in owed_list:
         recipients, _ = await escalation_recipients(
             session, ctx.id, owed.stage, people.get((owed.unit_id, "head"), []), cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from bot.domain.policy import ReminderPolicy
 from bot.domain.reminders import Stage
 from bot.domain.timespec import WEEKDAYS, Duration, parse_duration
 from bot.i18n import format_moment, plain
+from bot.services.notify import Addressee
 from bot.services.people import holders
 from scheduler.context import CampaignContext, day_text, load_contexts, unit_names, unit_people
 from scheduler.notices import (
@@ -72,7 +74,7 @@ def stage_why(stage: Stage, tz: str, lang: str) -> str:
     return plain(f"reminders.why.{stage.moved or 'on_time'}", lang, nominal=nominal)
 
 
-def person_label(person: m.Person, lang: str) -> str:
+def person_label(person: Addressee, lang: str) -> str:
     """Name a person or group for the operator."""
     name = person.name or (f"@{person.username}" if person.username else str(person.telegram_id))
     return plain("reminders.dry.group", lang, name=name) if person.is_group else name
@@ -125,7 +127,7 @@ async def preview(
     unit_ids = {o.unit_id for o in owed_list}
     units = await unit_names(session, unit_ids)
     people = await unit_people(session, unit_ids, ("contact", "head"))
-    cache: dict[tuple[str, ...], list[m.Person]] = {}
+    cache: dict[tuple[str, ...], Sequence[Addressee]] = {}
     tz = ctx.timezone
     lines: list[tuple[tuple[Any, ...], PreviewLine]] = []
 

@@ -75,6 +75,10 @@ def test_building_data_that_cannot_be_parsed_is_a_bug() -> None:
         cb.STATUS_MORE.data("everything")
     with pytest.raises(ValueError):
         cb.SUBMIT.data(-3)
+    for wrong in (2**31, True, "12a", "", 10**10):
+        with pytest.raises(ValueError):
+            cb.SUBMIT.data(wrong)
+    assert cb.SUBMIT.data(2**31 - 1) == cb.SUBMIT.data(str(2**31 - 1)) == "sub:2147483647"
 
 
 def test_routing_pattern_takes_only_these_prefixes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,7 +12,25 @@ from bot.db import models as m
 from bot.services.outbox import enqueue
 
 
-def language_of(person: m.Person, default: str) -> str:
+class Addressee(Protocol):
+    """Whom a pushed message goes to: a Person row, or the few columns of one that the
+    planner reads for thousands of contacts at once (`scheduler.context.Recipient`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def telegram_id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def is_group(self) -> bool: ...
+
+
+def language_of(person: Addressee, default: str) -> str:
     """Return the language a person reads (groups use the default)."""
     if person.is_group or not person.language:
         return default
