@@ -94,13 +94,20 @@ class CampaignContext:
         ]
         self.first_start = min((p.start for p in self.phases), default=None)
         self.last_end = max((p.end for p in self.phases), default=None)
+        self._timetables: dict[int, tuple[ReminderPolicy, Timetable]] = {}
         # The campaign-wide policy decides when campaign-wide notices may go out.
         self.base = self.timetable(policy_of(self.settings["reminders"]))
         self._tasks: dict[int, TaskInfo] | None = None
 
     def timetable(self, policy: ReminderPolicy) -> Timetable:
         """Return the timetable of a policy in this campaign."""
-        return timetable(policy, self.calendar, self.timezone, self.last_end)
+        # Asked once per due assignment: kept by the policy object's identity, since hashing
+        # a policy (its nested durations) for `timetable`'s cache costs more than the lookup.
+        kept = self._timetables.get(id(policy))
+        if kept is None or kept[0] is not policy:
+            kept = (policy, timetable(policy, self.calendar, self.timezone, self.last_end))
+            self._timetables[id(policy)] = kept
+        return kept[1]
 
     def local_date(self, moment: datetime) -> date:
         """Return the campaign's local date of a moment."""

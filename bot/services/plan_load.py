@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text, update
@@ -397,7 +397,9 @@ async def _insert_assignments(session: AsyncSession, rows: list[dict[str, Any]])
         await driver.copy_records_to_table(
             table.name,
             columns=columns,
-            records=[tuple(_copied(row[name]) for name in columns) for row in rows],
+            # Moments are aware (UTCDateTime refuses naive ones); asyncpg writes an aware
+            # moment as the instant it is, whatever its zone, as UTCDateTime stores it.
+            records=[tuple(row.values()) for row in rows],
         )
         return
     await connection.execute(
@@ -406,11 +408,6 @@ async def _insert_assignments(session: AsyncSession, rows: list[dict[str, Any]])
         .execution_options(insertmanyvalues_page_size=INSERT_BATCH),
         rows,
     )
-
-
-def _copied(value: Any) -> Any:
-    """A value as COPY takes it: moments in UTC (what `UTCDateTime` stores), the rest as is."""
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 async def load_plan_into(
