@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -72,3 +73,17 @@ def test_polyphonic_place_names_match_every_reading() -> None:
     assert one("cq", units) == 2 and one("chongqing", units) == 2
     assert "czszgh" in spellings("长治市总工会")
     assert "changzh" not in spellings("长治") and "cza" not in spellings("长治")
+
+
+def test_spelling_many_names_in_processes_gives_what_one_process_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A national roster's pinyin is spread over every core; the spellings are the same."""
+    from bot.services import matching
+
+    names = ["长治县总工会", "乐清市教育工会", "甲县", "ＪＸ集团", "no hanzi", "重庆"] * 3
+    alone = {name: matching.spellings(name) for name in names}
+    monkeypatch.setattr(matching, "PROCESSES_FROM", 2)
+    monkeypatch.setattr(matching.os, "cpu_count", lambda: 2)
+    assert matching.spell_many(names) == alone
+    assert {"czxzgh", "zzxzgh"} <= alone["长治县总工会"]  # 长 read both ways in a place name

@@ -16,7 +16,7 @@ from bot.db.engine import Database
 from bot.domain.assignments import PENDING, deadline_fields
 from bot.plan.model import Plan
 from bot.services.audit import record
-from bot.services.matching import spellings
+from bot.services.matching import spell_many
 
 BATCH = 5000
 INSERT_BATCH = 3000
@@ -72,10 +72,11 @@ def plan_settings(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _unit_spellings(values: dict[str, Any]) -> list[str]:
-    """Return the pinyin a person may type for a unit (for the unit-name index)."""
-    names = (values["name"], *values["aliases"])
-    return sorted(set().union(*(spellings(name) for name in names)))
+def _unit_spellings(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Return the pinyin a person may type for each unit (for the unit-name index)."""
+    groups = [(values["name"], *values["aliases"]) for values in rows]
+    spelled = spell_many({name for group in groups for name in group})
+    return [sorted(set().union(*(spelled[name] for name in group))) for group in groups]
 
 
 def _diff(row: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -96,13 +97,14 @@ class _Sync:
         label: str,
         campaign_id: int,
         wanted: Sequence[tuple[str, dict[str, Any]]],
-        derive: tuple[str, Callable[[dict[str, Any]], Any]] | None = None,
+        derive: tuple[str, Callable[[list[dict[str, Any]]], list[Any]]] | None = None,
         where: Sequence[Any] = (),
     ) -> dict[str, Any]:
         """Create, update, restore and archive rows; return them by key.
 
-        `derive` is (column, function of the plan's values): a column computed only for a row
-        that is new, changed or lacks it (it may be costly: pinyin for 10,000 unit names).
+        `derive` is (column, function of a list of rows' plan values returning the column's
+        value for each, in order): a column computed only for a row that is new, changed or
+        lacks it, all such rows in one call (it may be costly: pinyin for 100,000 unit names).
         """
         rows = {
             r.key: r
@@ -112,17 +114,25 @@ class _Sync:
         }
         out: dict[str, Any] = {}
         created = updated = restored = archived = 0
-        for key, values in wanted:
-            row = rows.get(key)
+        # The derived column of every row that needs it, computed in one call (the pinyin of
+        # a national roster is spread over every core), then handed out in order.
+        todo = [(key, values, rows.get(key)) for key, values in wanted]
+        needing = [
+            values
+            for _, values, row in todo
+            if derive and (row is None or _diff(row, values) or getattr(row, derive[0]) is None)
+        ]
+        derived = iter(derive[1](needing) if derive and needing else [])
+        for key, values, row in todo:
             if row is None:
-                derived = {derive[0]: derive[1](values)} if derive else {}
-                row = model(campaign_id=campaign_id, key=key, **values, **derived)
+                extra = {derive[0]: next(derived)} if derive else {}
+                row = model(campaign_id=campaign_id, key=key, **values, **extra)
                 self.session.add(row)
                 created += 1
             else:
                 changes = _diff(row, values)
                 if derive and (changes or getattr(row, derive[0]) is None):
-                    changes |= _diff(row, {derive[0]: derive[1](values)})
+                    changes |= _diff(row, {derive[0]: next(derived)})
                 for name, value in changes.items():
                     setattr(row, name, value)
                 updated += bool(changes)
