@@ -174,6 +174,12 @@ class Frame:
     precheck: Precheck | None = None
 
 
+# A person's update in one write transaction (most handlers), or in a read one (answers that
+# change nothing: heavy reports, an edited message).
+WRITING = Frame()
+READING = Frame(write=False)
+
+
 class _Refused(Exception):
     """Carry a refusal out of the transaction so that it rolls back."""
 
@@ -230,16 +236,14 @@ async def run_feature(
     context: Context,
     feature: Feature,
     *,
-    write: bool = True,
-    frame: Frame | None = None,
+    frame: Frame = WRITING,
 ) -> None:
     """Run a feature in one transaction, retrying a briefly unavailable database, then reply.
 
-    `frame` says how the update enters (see `Frame`); without it, a person's update in a
-    write (or, with `write=False`, read) transaction.
+    `frame` says how the update enters (see `Frame`): by default a person's update in one
+    write transaction.
     """
     rt = runtime(context)
-    frame = frame or Frame(write=write)
     update = without_nul(update, context)
     user, chat = update.effective_user, update.effective_chat
     if chat is None or (user is None and not frame.acting_chat):
@@ -292,7 +296,7 @@ async def run_feature(
 
 
 async def _acting_person(
-    session: AsyncSession, update: Update, rt: Runtime, frame: Frame, now: datetime
+    session: AsyncSession, update: Update, frame: Frame, now: datetime
 ) -> m.Person | None:
     """Return the person the update acts as (see `Frame`), touched or only found."""
     user, chat = update.effective_user, update.effective_chat
@@ -325,7 +329,7 @@ async def _attempt(
     async with transaction as session:
         if is_group(update) and not frame.acting_chat and not await holds_role(session, chat.id):
             return None  # unregistered groups get silence (SPEC §4.5)
-        person = await _acting_person(session, update, rt, frame, now)
+        person = await _acting_person(session, update, frame, now)
         if frame.known_only and person is None:
             return None  # nothing duban knows is concerned
         reopened = False
@@ -447,8 +451,10 @@ def _upload(content: str | bytes, filename: str | None) -> str | InputFile:
 def command(name: str, feature: Feature, *, write: bool = True) -> CommandHandler[Context, None]:
     """Return a CommandHandler that runs `feature` in the frame."""
 
+    frame = WRITING if write else READING
+
     async def callback(update: Update, context: Context) -> None:
-        await run_feature(update, context, feature, write=write)
+        await run_feature(update, context, feature, frame=frame)
 
     return CommandHandler(name, callback)
 
@@ -468,8 +474,10 @@ def button(
     Without kinds it takes every press (the catch-all for buttons nobody claims).
     """
 
+    frame = WRITING if write else READING
+
     async def callback(update: Update, context: Context) -> None:
-        await run_feature(update, context, feature, write=write)
+        await run_feature(update, context, feature, frame=frame)
 
     return CallbackQueryHandler(callback, pattern=prefix_pattern(*kinds) if kinds else None)
 

@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, BaseHandler, MessageHandler, filters
 
 from bot.i18n import t
-from handlers.common import Context, Ctx, is_group, run_feature
+from handlers.common import READING, Context, Ctx, is_group, run_feature
 
 
 async def _not_acted_on(ctx: Ctx) -> None:
@@ -23,7 +23,7 @@ async def _not_acted_on(ctx: Ctx) -> None:
 async def on_edit(update: Update, context: Context) -> None:
     """Answer an edit in a private chat with one line; never run any other handler on it."""
     if not is_group(update):
-        await run_feature(update, context, _not_acted_on, write=False)
+        await run_feature(update, context, _not_acted_on, frame=READING)
     raise ApplicationHandlerStop
 
 

@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.i18n import t
-from handlers.common import Context, Feature, reply, run_feature, runtime
+from handlers.common import READING, Context, Feature, reply, run_feature, runtime
 
 # Heavy answers computed at the same moment by one process.
 HEAVY_AT_ONCE = 2
@@ -65,7 +65,7 @@ def heavy_command(name: str, feature: Feature) -> CommandHandler[Context, None]:
             return
         try:
             async with gate.slots:
-                await run_feature(update, context, feature, write=False)
+                await run_feature(update, context, feature, frame=READING)
         finally:
             gate.release(user.id)
 

@@ -45,6 +45,7 @@ from bot.services.people import holders
 from scheduler.context import (
     CampaignContext,
     TaskInfo,
+    chunked,
     load_contexts,
     pack,
     unit_names,
@@ -215,13 +216,14 @@ async def _plan_batch(
         await _write_escalations(
             session, contexts[cid], owed_list, units, people, now, default_language, report
         )
-    # One UPDATE per moment, not one per row: on PostgreSQL each statement also runs the kept
-    # counts' statement trigger (migration 0012), and a batch holds few distinct moments.
+    # One UPDATE per moment, not one statement per row: a batch holds few distinct moments
+    # (a task's next stage), and each statement is a round trip and a plan on PostgreSQL.
     table = cast(Table, m.Assignment.__table__)
     for check_at, ids in checks.items():
-        await session.execute(
-            update(table).where(table.c.id.in_(ids)).values(next_check_at=check_at)
-        )
+        for chunk in chunked(ids):
+            await session.execute(
+                update(table).where(table.c.id.in_(chunk)).values(next_check_at=check_at)
+            )
     return len(rows)
 
 

@@ -114,23 +114,27 @@ class _Sync:
         }
         out: dict[str, Any] = {}
         created = updated = restored = archived = 0
-        # The derived column of every row that needs it, computed in one call (the pinyin of
-        # a national roster is spread over every core), then handed out in order.
-        todo = [(key, values, rows.get(key)) for key, values in wanted]
+        # Each wanted row with its existing row and what changed in it; the derived column
+        # of every row that needs it is computed in one call (the pinyin of a national
+        # roster is spread over every core), then handed out in order.
+        todo = [
+            (key, values, row, {} if row is None else _diff(row, values))
+            for key, values in wanted
+            for row in [rows.get(key)]
+        ]
         needing = [
             values
-            for _, values, row in todo
-            if derive and (row is None or _diff(row, values) or getattr(row, derive[0]) is None)
+            for _, values, row, changes in todo
+            if derive and (row is None or changes or getattr(row, derive[0]) is None)
         ]
         derived = iter(derive[1](needing) if derive and needing else [])
-        for key, values, row in todo:
+        for key, values, row, changes in todo:
             if row is None:
                 extra = {derive[0]: next(derived)} if derive else {}
                 row = model(campaign_id=campaign_id, key=key, **values, **extra)
                 self.session.add(row)
                 created += 1
             else:
-                changes = _diff(row, values)
                 if derive and (changes or getattr(row, derive[0]) is None):
                     changes |= _diff(row, {derive[0]: next(derived)})
                 for name, value in changes.items():
